@@ -1,0 +1,145 @@
+"""The one exception hierarchy of shimkit.
+
+Every failure a user can see is a :class:`ShimError`. Runtime errors carry the classification
+that goes into ``error.pb`` (WIRE.md section 4): an ``origin`` (``"USER"`` or ``"SYSTEM"``),
+whether the failure is ``recoverable`` (retrying may help) and a short ``code`` suffix.
+Messages say what was wrong, where, and what to do.
+"""
+
+from __future__ import annotations
+
+
+class ShimError(Exception):
+    """Base of every shimkit error."""
+
+    origin: str = "USER"
+    recoverable: bool = False
+    code: str = "Error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+# --- user mistakes: deterministic, retrying does not help -------------------------------------
+
+
+class UserError(ShimError):
+    """A mistake in the task, its template or its inputs. Not retried."""
+
+    origin = "USER"
+    recoverable = False
+    code = "UserError"
+
+
+class TemplateError(UserError):
+    """The task template is missing, unreadable, or not something this executor can run."""
+
+    code = "TemplateError"
+
+
+class ExecutorNotFoundError(UserError):
+    """The executor class named in the container args cannot be imported."""
+
+    code = "ExecutorNotFound"
+
+
+class InputError(UserError):
+    """Inputs are missing, unexpected, unreadable, or do not match the interface."""
+
+    code = "InputMismatch"
+
+
+class TypeMismatchError(ShimError, TypeError):
+    """A value does not fit its declared type.
+
+    ``variable`` names the input or output, ``expected`` and ``actual`` describe the types.
+    Whether it is a user or a system error depends on where it happens: the runtime wraps it
+    into :class:`InputError` or :class:`OutputError`.
+    """
+
+    code = "TypeMismatch"
+
+    def __init__(self, variable: str, expected: str, actual: str, detail: str = "") -> None:
+        self.variable = variable
+        self.expected = expected
+        self.actual = actual
+        where = f"'{variable}'" if variable else "value"
+        msg = f"{where}: expected {expected}, got {actual}"
+        if detail:
+            msg += f" ({detail})"
+        super().__init__(msg)
+
+
+class InlineSizeError(UserError):
+    """Inline inputs or outputs are larger than the task's ``max_inline_io_bytes``."""
+
+    code = "InlineIOTooLarge"
+
+
+class RecoverableError(UserError):
+    """Raise (or subclass) from an executor for a failure that a retry may fix."""
+
+    recoverable = True
+    code = "Recoverable"
+
+
+# --- platform failures ---------------------------------------------------------------------------
+
+
+class SystemError_(ShimError):  # noqa: N801 - avoid shadowing the builtin SystemError
+    """A failure of the platform, not of the task's logic."""
+
+    origin = "SYSTEM"
+    recoverable = True
+    code = "SystemError"
+
+
+class StorageError(SystemError_):
+    """Object storage failed after retries (unreachable, throttled, reset)."""
+
+    code = "StorageError"
+
+
+class StorageNotFoundError(ShimError, FileNotFoundError):
+    """An object that should exist does not. Callers decide whose fault that is."""
+
+    code = "NotFound"
+
+
+class OutputError(SystemError_):
+    """The executor's result does not match the task's output interface."""
+
+    recoverable = False
+    code = "OutputMismatch"
+
+
+class TerminatedError(SystemError_):
+    """The process was asked to stop (SIGTERM) or its worker died."""
+
+    code = "Terminated"
+
+
+# --- control flow and local runs -------------------------------------------------------------
+
+
+class IgnoreOutputs(Exception):  # noqa: N818 - flytekit's name for the same signal
+    """Raised by an executor to end without writing outputs.pb or error.pb."""
+
+
+class TaskFailedError(ShimError):
+    """A task run ended with an error document; carries its code, kind, origin and message."""
+
+    def __init__(self, code: str, kind: str, origin: str, message: str) -> None:
+        self.code = code
+        self.kind = kind
+        self.origin = origin
+        self.recoverable = kind == "RECOVERABLE"
+        self.error_message = message
+        super().__init__(f"{code} ({kind}, {origin}): {_last_line(message)}")
+
+
+def _last_line(message: str) -> str:
+    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else message

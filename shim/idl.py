@@ -1,0 +1,65 @@
+"""The one module that imports flyteidl messages.
+
+Everything else in shimkit imports protobuf message classes from here, so the wire
+schema has a single point of contact and the import cost is paid once.
+"""
+
+from flyteidl.core import errors_pb2, identifier_pb2, interface_pb2, literals_pb2, security_pb2
+from flyteidl.core import tasks_pb2, types_pb2
+from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
+
+# tasks
+TaskTemplate = tasks_pb2.TaskTemplate
+TaskMetadata = tasks_pb2.TaskMetadata
+RuntimeMetadata = tasks_pb2.RuntimeMetadata
+Container = tasks_pb2.Container
+Resources = tasks_pb2.Resources
+Identifier = identifier_pb2.Identifier
+ResourceType = identifier_pb2.ResourceType
+SecurityContext = security_pb2.SecurityContext
+Secret = security_pb2.Secret
+
+# interface and types
+TypedInterface = interface_pb2.TypedInterface
+VariableMap = interface_pb2.VariableMap
+Variable = interface_pb2.Variable
+LiteralType = types_pb2.LiteralType
+SimpleType = types_pb2.SimpleType
+BlobType = types_pb2.BlobType
+EnumType = types_pb2.EnumType
+UnionType = types_pb2.UnionType
+TypeStructure = types_pb2.TypeStructure
+StructuredDatasetType = types_pb2.StructuredDatasetType
+
+# literals
+Literal = literals_pb2.Literal
+LiteralMap = literals_pb2.LiteralMap
+LiteralCollection = literals_pb2.LiteralCollection
+Scalar = literals_pb2.Scalar
+Primitive = literals_pb2.Primitive
+Binary = literals_pb2.Binary
+Blob = literals_pb2.Blob
+BlobMetadata = literals_pb2.BlobMetadata
+Union = literals_pb2.Union
+Void = literals_pb2.Void
+StructuredDataset = literals_pb2.StructuredDataset
+StructuredDatasetMetadata = literals_pb2.StructuredDatasetMetadata
+RetryStrategy = literals_pb2.RetryStrategy
+KeyValuePair = literals_pb2.KeyValuePair
+
+# errors
+ErrorDocument = errors_pb2.ErrorDocument
+ContainerError = errors_pb2.ContainerError
+
+# well-known types
+Struct = struct_pb2.Struct
+Value = struct_pb2.Value
+Timestamp = timestamp_pb2.Timestamp
+Duration = duration_pb2.Duration
+
+__all__ = [name for name in dir() if name[0].isupper()]
+
+
+def serialize(message) -> bytes:
+    """Deterministic bytes for a message: map entries sorted, so equal messages give equal bytes."""
+    return message.SerializeToString(deterministic=True)
