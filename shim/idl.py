@@ -5,7 +5,7 @@ schema has a single point of contact and the import cost is paid once.
 """
 
 from flyteidl.core import errors_pb2, identifier_pb2, interface_pb2, literals_pb2, security_pb2
-from flyteidl.core import tasks_pb2, types_pb2
+from flyteidl.core import execution_pb2, tasks_pb2, types_pb2
 from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 
 # tasks
@@ -50,6 +50,8 @@ KeyValuePair = literals_pb2.KeyValuePair
 # errors
 ErrorDocument = errors_pb2.ErrorDocument
 ContainerError = errors_pb2.ContainerError
+#: values of ``ContainerError.origin``: UNKNOWN, USER, SYSTEM
+ErrorOrigin = execution_pb2.ExecutionError.ErrorKind
 
 # well-known types
 Struct = struct_pb2.Struct

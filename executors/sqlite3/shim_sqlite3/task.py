@@ -1,0 +1,93 @@
+"""``SQLite3Task``: run a query against an SQLite database shipped as a file or archive."""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+from shim import DataFrame, PythonCustomizedContainerTask
+from shim_sqlite3.config import SQLite3Config
+from shim_sqlite3.executor import SQLite3TaskExecutor
+from shim_sqlite3.query import check_inputs
+
+TASK_TYPE = "sqlite"
+#: 1: values bound as SQL parameters (shimkit). 0: flytekit's textual substitution.
+TASK_TYPE_VERSION = 1
+
+
+def default_image() -> str:
+    try:
+        from importlib.metadata import version
+
+        return f"shimkit-sqlite3:{version('shimkit')}"
+    except Exception:
+        return "shimkit-sqlite3:dev"
+
+
+def _results_type(output_schema_type: Any) -> Any:
+    if output_schema_type is None:
+        return DataFrame
+    if isinstance(output_schema_type, dict):
+        return DataFrame[output_schema_type]
+    origin = typing.get_origin(output_schema_type)
+    if output_schema_type is DataFrame or (
+        origin is typing.Annotated and typing.get_args(output_schema_type)[0] is DataFrame
+    ):
+        return output_schema_type
+    raise ValueError(
+        f"output_schema_type must be DataFrame, DataFrame[{{column: type}}] or a dict of column "
+        f"types, got {output_schema_type!r}"
+    )
+
+
+class SQLite3Task(PythonCustomizedContainerTask[SQLite3Config]):
+    """Runs ``query_template`` against the database at ``task_config.uri``; one output,
+    ``results``, a dataframe streamed to parquet.
+
+    Placeholders are ``{{ .inputs.<name> }}``; every placeholder needs an input and every
+    input must be used (checked here, ValueError). Values are bound as SQL parameters, never
+    spliced into the SQL text, and the database is opened read-only.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        query_template: str,
+        inputs: dict[str, Any] | None = None,
+        task_config: SQLite3Config | None = None,
+        output_schema_type: Any = None,
+        container_image: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if task_config is None or not isinstance(task_config, SQLite3Config):
+            raise ValueError(
+                f"SQLite3Task {name!r}: task_config must be SQLite3Config(uri=..., "
+                f"compressed=...), got {task_config!r}"
+            )
+        if not task_config.uri:
+            raise ValueError(f"SQLite3Task {name!r}: task_config.uri is empty")
+        if not isinstance(query_template, str) or not query_template.strip():
+            raise ValueError(f"SQLite3Task {name!r}: query_template is empty")
+        inputs = dict(inputs or {})
+        check_inputs(query_template, list(inputs))
+        self._query_template = query_template
+        kwargs.setdefault("task_type_version", TASK_TYPE_VERSION)
+        super().__init__(
+            name=name,
+            container_image=container_image or default_image(),
+            executor_type=SQLite3TaskExecutor,
+            task_type=TASK_TYPE,
+            task_config=task_config,
+            inputs=inputs,
+            outputs={"results": _results_type(output_schema_type)},
+            **kwargs,
+        )
+
+    @property
+    def query_template(self) -> str:
+        return self._query_template
+
+    def get_custom(self) -> dict[str, Any]:
+        cfg = self.task_config
+        return {"query_template": self._query_template, "uri": cfg.uri,
+                "compressed": bool(cfg.compressed)}

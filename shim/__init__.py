@@ -1,0 +1,63 @@
+"""shimkit: pre-built container tasks, wire-compatible with Flyte.
+
+The public API is importable from here. Attributes load lazily, so ``import shim`` stays
+cheap on the container's start-up path.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    # authoring
+    "TaskTemplate": "shim.task.template",
+    "SerializationContext": "shim.task.template",
+    "PythonCustomizedContainerTask": "shim.task.container_task",
+    "NativeInterface": "shim.task.interface",
+    "kwtypes": "shim.task.interface",
+    "Resources": "shim.task.resources",
+    "Cache": "shim.task.resources",
+    "ReusePolicy": "shim.task.resources",
+    "Secret": "shim.task.resources",
+    "Documentation": "shim.task.resources",
+    "PodTemplate": "shim.task.resources",
+    "RetryStrategy": "shim.task.resources",
+    "Timeout": "shim.task.resources",
+    "to_idl": "shim.task.serialize",
+    "to_bytes": "shim.task.serialize",
+    # runtime
+    "ShimTaskExecutor": "shim.runtime.executor",
+    "TaskTemplateModel": "shim.runtime.template",
+    "current_context": "shim.runtime.context",
+    # types
+    "File": "shim.types.files",
+    "Directory": "shim.types.files",
+    "DataFrame": "shim.types.dataframe",
+    # local runs
+    "run_task": "shim.local.runner",
+    # errors
+    "ShimError": "shim.errors",
+    "UserError": "shim.errors",
+    "RecoverableError": "shim.errors",
+    "TaskFailedError": "shim.errors",
+    "TypeMismatchError": "shim.errors",
+    "IgnoreOutputs": "shim.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

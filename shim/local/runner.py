@@ -1,0 +1,175 @@
+"""Local runs: the same serialized template and entrypoint a cluster uses, on this machine."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from shim import idl
+from shim.errors import ShimError, TaskFailedError
+from shim.local.staging import Stage, render_args
+from shim.task.serialize import to_bytes
+from shim.task.template import SerializationContext, TaskTemplate
+
+RUNNERS = ("inprocess", "subprocess", "container")
+DEFAULT_TIMEOUT = float(os.environ.get("SHIM_LOCAL_TIMEOUT", "3600"))
+
+
+class LocalRunError(ShimError):
+    """A local run ended without an outputs or error document."""
+
+    origin = "SYSTEM"
+    code = "LocalRunFailed"
+
+
+def run_task(
+    task: TaskTemplate,
+    inputs: dict[str, Any],
+    *,
+    runner: str | None = None,
+    store: str | None = None,
+    timeout: float | None = None,
+) -> Any:
+    """Run ``task`` with ``inputs`` and return its decoded outputs.
+
+    One output -> its value; several -> a NamedTuple in declaration order; none -> ``None``.
+    A failed run raises :class:`~shim.errors.TaskFailedError` carrying the error document's
+    code, kind, origin and message.
+    """
+    from shim.storage import default_storage
+    from shim.types import TransferContext, python_to_literal_map
+
+    runner = runner or os.environ.get("SHIM_RUNNER") or "inprocess"
+    if runner not in RUNNERS:
+        raise ValueError(f"runner must be one of {', '.join(RUNNERS)}, got {runner!r}")
+    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+    storage = default_storage()
+    stage = Stage.create(store)
+    sctx = SerializationContext()
+    storage.put_bytes(stage.template, to_bytes(task, sctx))
+
+    scratch = Path(tempfile.mkdtemp(prefix="shim-local-"))
+    ctx = TransferContext(storage=storage, raw_output_prefix=stage.input_data, scratch_dir=scratch)
+    literals = python_to_literal_map(inputs, task.interface.inputs, ctx, what="input")
+    storage.put_bytes(stage.inputs, idl.serialize(literals))
+
+    args = render_args(task.container_args(sctx), stage.values())
+    exec_args = _execute_flags(args)
+    env = dict(task.env_vars or {})
+    detail = ""
+    if runner == "inprocess":
+        from shim.runtime.args import parse_execute_args
+        from shim.runtime.entrypoint import run
+
+        with _environ(env):
+            run(parse_execute_args(exec_args), storage=storage)
+    elif runner == "subprocess":
+        detail = _run_subprocess(exec_args, env, timeout)
+    else:
+        from shim.local.container import run_task_in_container
+
+        res = run_task_in_container(task.image, args, stage_dir=stage.base, env=env,
+                                    timeout=timeout)
+        detail = f"container exit status {res.exit_code}" + (
+            " (timed out)" if res.timed_out else "") + f"; last output:\n{_tail(res.logs)}"
+    return collect_outputs(task, stage, storage, detail=detail)
+
+
+def _execute_flags(args: list[str]) -> list[str]:
+    """The flags after the command (``pyflyte-execute`` / ``shim execute``)."""
+    if args[:2] == ["shim", "execute"]:
+        return args[2:]
+    return args[1:]
+
+
+def _run_subprocess(exec_args: list[str], env: dict[str, str], timeout: float) -> str:
+    full_env = dict(os.environ)
+    full_env.update(env)
+    paths = [p for p in sys.path if p and os.path.isdir(p)]
+    full_env["PYTHONPATH"] = os.pathsep.join(paths)
+    cmd = [sys.executable, "-m", "shim", "execute", *exec_args]
+    try:
+        proc = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise LocalRunError(f"shim execute did not finish within {timeout:.0f}s") from e
+    return f"exit status {proc.returncode}; stderr:\n{_tail(proc.stderr)}"
+
+
+def _tail(text: str, lines: int = 20) -> str:
+    return "\n".join((text or "").rstrip().splitlines()[-lines:])
+
+
+def collect_outputs(task: TaskTemplate, stage: Stage, storage: Any, *, detail: str = "") -> Any:
+    """Decode the run's ``outputs.pb``, or raise from its error document."""
+    from shim.errors import StorageNotFoundError
+    from shim.storage import join
+    from shim.types import TransferContext, literal_map_to_python
+
+    error = _read_error(storage, stage.outputs)
+    if error is not None:
+        raise error
+    try:
+        data = storage.get_bytes(join(stage.outputs, "outputs.pb"))
+    except StorageNotFoundError:
+        raise LocalRunError(
+            f"task {task.name!r} wrote neither outputs.pb nor error.pb under {stage.outputs}"
+            + (f" ({detail})" if detail else "")
+        ) from None
+    lm = idl.LiteralMap()
+    lm.ParseFromString(data)
+    scratch = Path(tempfile.mkdtemp(prefix="shim-outputs-"))
+    ctx = TransferContext(storage=storage, raw_output_prefix=stage.raw, scratch_dir=scratch)
+    values = literal_map_to_python(lm, task.interface.outputs, ctx, what="output")
+    names = list(task.interface.outputs)
+    if not names:
+        return None
+    if len(names) == 1:
+        return values[names[0]]
+    cls = collections.namedtuple(f"{_ident(task.short_name)}_outputs", names)
+    return cls(**{n: values[n] for n in names})
+
+
+def _ident(name: str) -> str:
+    s = "".join(c if c.isalnum() else "_" for c in name)
+    return s if s and not s[0].isdigit() else f"task_{s}"
+
+
+def _read_error(storage: Any, prefix: str) -> TaskFailedError | None:
+    from shim.errors import StorageNotFoundError
+    from shim.storage import join
+
+    try:
+        names = [u for u in storage.list(prefix) if u.rsplit("/", 1)[-1].startswith("error")]
+    except StorageNotFoundError:
+        return None
+    if not names:
+        return None
+    doc = idl.ErrorDocument()
+    doc.ParseFromString(storage.get_bytes(join(prefix, names[0].rsplit("/", 1)[-1])))
+    e = doc.error
+    return TaskFailedError(
+        code=e.code,
+        kind=idl.ContainerError.Kind.Name(e.kind),
+        origin=idl.ErrorOrigin.Name(e.origin),
+        message=e.message,
+    )
+
+
+@contextlib.contextmanager
+def _environ(env: dict[str, str]):
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

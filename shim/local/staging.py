@@ -1,0 +1,86 @@
+"""Where a local run stages its template, inputs and outputs, and how container args are rendered."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import uuid
+from dataclasses import dataclass
+
+_VAR = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
+
+
+def render_args(args: list[str], values: dict[str, str]) -> list[str]:
+    """Substitute ``{{.name}}`` (case-insensitive, optional spaces) as the Flyte backend does.
+
+    Unknown variables are left untouched; the entrypoint treats them as absent.
+    """
+    lookup = {k.lower(): v for k, v in values.items()}
+
+    def sub(m: re.Match) -> str:
+        return lookup.get(m.group(1).lower(), m.group(0))
+
+    return [_VAR.sub(sub, a) for a in args]
+
+
+def default_store_root() -> str:
+    """``SHIM_LOCAL_STORE``, else ``<tmp>/shimkit-runs``: local runs keep their outputs there."""
+    return os.environ.get("SHIM_LOCAL_STORE") or os.path.join(tempfile.gettempdir(), "shimkit-runs")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """The URLs of one local run under ``base`` (any storage URL)."""
+
+    base: str
+
+    @classmethod
+    def create(cls, store: str | None = None) -> Stage:
+        from shim.storage import is_local, join, local_path
+
+        root = store or default_store_root()
+        base = join(root, uuid.uuid4().hex[:16])
+        if is_local(base):
+            os.makedirs(local_path(base), exist_ok=True)
+        return cls(base)
+
+    def _j(self, *parts: str) -> str:
+        from shim.storage import join
+
+        return join(self.base, *parts)
+
+    @property
+    def template(self) -> str:
+        return self._j("task.pb")
+
+    @property
+    def inputs(self) -> str:
+        return self._j("inputs.pb")
+
+    @property
+    def input_data(self) -> str:
+        return self._j("input-data")
+
+    @property
+    def outputs(self) -> str:
+        return self._j("outputs")
+
+    @property
+    def raw(self) -> str:
+        return self._j("raw")
+
+    @property
+    def checkpoint(self) -> str:
+        return self._j("checkpoint")
+
+    def values(self) -> dict[str, str]:
+        """The values of the backend's template variables for this run."""
+        return {
+            "input": self.inputs,
+            "outputPrefix": self.outputs,
+            "rawOutputDataPrefix": self.raw,
+            "taskTemplatePath": self.template,
+            "checkpointOutputPrefix": self.checkpoint,
+            "prevCheckpointPrefix": '""',
+        }

@@ -1,0 +1,296 @@
+"""The execute flow: template -> executor -> inputs -> execute -> outputs (or error document).
+
+Order of effects on the output prefix, so that nothing is ever half-written:
+1. stale ``outputs.pb`` / ``error.pb`` of an earlier attempt on the same prefix are removed;
+2. outputs are validated and encoded, inline sizes checked, *then* offloaded data is uploaded;
+3. ``outputs.pb`` is written last, in one atomic put. On failure ``error.pb`` is written instead.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from shim import idl
+from shim.errors import (
+    IgnoreOutputs,
+    InlineSizeError,
+    InputError,
+    OutputError,
+    ShimError,
+    StorageNotFoundError,
+    TemplateError,
+    TerminatedError,
+    TypeMismatchError,
+)
+from shim.runtime import errordoc
+from shim.runtime.args import ExecuteArgs
+from shim.runtime.context import ExecutionContext, _reset, _set
+from shim.runtime.resolver import get_resolver
+from shim.runtime.template import TaskTemplateModel
+
+PHASES = ("start", "load-template", "read-inputs", "execute", "write-outputs", "done")
+
+
+class Progress:
+    """The phase the execution is in; ``on_change`` lets a supervisor follow it."""
+
+    def __init__(self, on_change: Any = None) -> None:
+        self.phase = "start"
+        self._on_change = on_change
+
+    def enter(self, phase: str) -> None:
+        self.phase = phase
+        if self._on_change is not None:
+            self._on_change(phase)
+
+
+def run(
+    args: ExecuteArgs,
+    *,
+    storage: Any = None,
+    progress: Progress | None = None,
+    handle_sigterm: bool = False,
+) -> int:
+    """Run one task execution; returns the process exit status (see WIRE.md section 4)."""
+    if storage is None:
+        from shim.storage import default_storage
+
+        storage = default_storage()
+    progress = progress or Progress()
+    if not args.output_prefix:
+        _stderr("--output-prefix is required (absent or unrendered); no error document "
+                "can be written without it")
+        return 2
+    from shim.storage import join
+
+    prefix = args.output_prefix
+    outputs_url = join(prefix, "outputs.pb")
+    work = Path(tempfile.mkdtemp(prefix="shim-exec-"))
+    previous = _install_sigterm(progress) if handle_sigterm else None
+    try:
+        try:
+            _clear_stale(storage, prefix)
+            _execute(args, storage, progress, work, outputs_url)
+            progress.enter("done")
+            return 0
+        except IgnoreOutputs:
+            progress.enter("done")
+            return 0
+        except BaseException as exc:  # every failure becomes an error document
+            if isinstance(exc, KeyboardInterrupt):
+                exc = TerminatedError(f"interrupted during phase '{progress.phase}'")
+            return _report(exc, progress.phase, storage, prefix)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _execute(
+    args: ExecuteArgs, storage: Any, progress: Progress, work: Path, outputs_url: str
+) -> None:
+    from shim.storage import join
+    from shim.types import TransferContext
+
+    progress.enter("load-template")
+    resolver = get_resolver(args.resolver)
+    tt, executor_cls = resolver.load_task(args.resolver_args, storage)
+    executor = executor_cls()
+    _decode_task_config(tt, executor)
+
+    raw = args.raw_output_data_prefix or join(args.output_prefix, "raw")
+    transfer = TransferContext(
+        storage=storage, raw_output_prefix=raw, scratch_dir=work / "scratch", defer_uploads=True
+    )
+    transfer.scratch_dir.mkdir(parents=True, exist_ok=True)
+
+    progress.enter("read-inputs")
+    inputs = _read_inputs(args.inputs, tt, storage, transfer)
+
+    progress.enter("execute")
+    ctx = ExecutionContext(
+        working_dir=work, raw_output_prefix=raw, output_prefix=args.output_prefix,
+        storage=storage, transfer=transfer, checkpoint_path=args.checkpoint_path,
+        prev_checkpoint=args.prev_checkpoint,
+    )
+    token = _set(ctx)
+    try:
+        result = executor.execute_from_model(tt, **inputs)
+    finally:
+        _reset(token)
+
+    progress.enter("write-outputs")
+    literals = encode_outputs(result, tt, transfer)
+    size = literals.ByteSize()
+    if size > tt.max_inline_io_bytes:
+        raise InlineSizeError(
+            f"outputs are {size} bytes inline, above the task's max_inline_io_bytes "
+            f"({tt.max_inline_io_bytes}); return large data as a File, Directory or DataFrame "
+            "so it is offloaded, or raise max_inline_io_bytes",
+        )
+    transfer.flush()
+    storage.put_bytes(outputs_url, idl.serialize(literals))
+
+
+def _decode_task_config(tt: TaskTemplateModel, executor: Any) -> None:
+    config_type = getattr(executor, "config_type", None)
+    if config_type is None:
+        return
+    from shim.types.structs import from_jsonable
+
+    try:
+        tt.task_config = from_jsonable(config_type, tt.custom)
+    except (TypeError, ValueError, KeyError) as e:
+        raise TemplateError(
+            f"the template's custom does not fit {config_type.__qualname__}: {e}",
+            code="BadCustom",
+        ) from None
+
+
+def _read_inputs(url: str | None, tt: TaskTemplateModel, storage: Any, transfer: Any) -> dict:
+    from google.protobuf.message import DecodeError
+
+    from shim.types import python_type_of, to_python
+
+    expected = tt.interface.inputs
+    lm = idl.LiteralMap()
+    if url is None:
+        if expected:
+            raise InputError(
+                f"no --inputs given but the task declares inputs {sorted(expected)}",
+                code="InputsNotFound",
+            )
+    else:
+        try:
+            data = storage.get_bytes(url)
+        except StorageNotFoundError:
+            raise InputError(f"inputs not found at {url}", code="InputsNotFound") from None
+        if len(data) > tt.max_inline_io_bytes:
+            raise InlineSizeError(
+                f"inputs at {url} are {len(data)} bytes, above the task's max_inline_io_bytes "
+                f"({tt.max_inline_io_bytes}); pass large data as a File, Directory or DataFrame"
+            )
+        try:
+            lm.ParseFromString(data)
+        except (DecodeError, RuntimeError, ValueError) as e:
+            raise InputError(
+                f"inputs at {url} are not a flyteidl LiteralMap ({len(data)} bytes): {e}",
+                code="InputsCorrupt",
+            ) from None
+    given = set(lm.literals)
+    missing = sorted(set(expected) - given)
+    extra = sorted(given - set(expected))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing}")
+        if extra:
+            parts.append(f"unexpected {extra}")
+        raise InputError(
+            f"inputs do not match the task's interface: {'; '.join(parts)} "
+            f"(the task declares {sorted(expected)})"
+        )
+    values = {}
+    for name, lt in expected.items():
+        try:
+            values[name] = to_python(lm.literals[name], python_type_of(lt), transfer, name=name)
+        except TypeMismatchError as e:
+            raise InputError(f"input {e}") from None
+    return values
+
+
+def bind_outputs(result: Any, names: list[str]) -> dict[str, Any]:
+    """Pair an executor's result with output names, by name, never by position."""
+    if not names:
+        if result is None or (isinstance(result, Mapping) and not result):
+            return {}
+        raise OutputError(
+            f"the task declares no outputs but the executor returned {type(result).__name__}"
+        )
+    if isinstance(result, Mapping) and set(result) == set(names):
+        return dict(result)
+    fields = getattr(type(result), "_fields", None)
+    if isinstance(result, tuple) and fields is not None:
+        bound = dict(zip(fields, result, strict=True))
+        if set(bound) != set(names):
+            raise OutputError(
+                f"executor returned a {type(result).__name__} with fields {sorted(bound)}, "
+                f"but the task's outputs are {sorted(names)}"
+            )
+        return bound
+    if len(names) == 1:
+        return {names[0]: result}
+    if isinstance(result, Mapping):
+        raise OutputError(
+            f"executor returned outputs {sorted(result)}, but the task's outputs are "
+            f"{sorted(names)}"
+        )
+    raise OutputError(
+        f"executor returned a {type(result).__name__} for the {len(names)} outputs "
+        f"{sorted(names)}: return a mapping {{name: value}} or a NamedTuple, so that each value "
+        "is bound to its output by name"
+    )
+
+
+def encode_outputs(result: Any, tt: TaskTemplateModel, transfer: Any) -> Any:
+    from shim.types import python_type_of, to_literal
+
+    outputs = tt.interface.outputs
+    bound = bind_outputs(result, list(outputs))
+    lm = idl.LiteralMap()
+    for name, lt in outputs.items():
+        try:
+            lit = to_literal(bound[name], python_type_of(lt), transfer, name=name)
+        except TypeMismatchError as e:
+            raise OutputError(f"output {e}") from None
+        lm.literals[name].CopyFrom(lit)
+    return lm
+
+
+def _clear_stale(storage: Any, prefix: str) -> None:
+    from shim.storage import join
+
+    for name in ("outputs.pb", "error.pb"):
+        storage.delete(join(prefix, name))
+
+
+def _report(exc: BaseException, phase: str, storage: Any, prefix: str) -> int:
+    from shim.storage import join
+
+    c = errordoc.classify(exc, phase=phase)
+    url = join(prefix, errordoc.error_file_name())
+    kind = "recoverable" if c.recoverable else "non-recoverable"
+    if isinstance(exc, ShimError):
+        _stderr(f"{c.code} ({kind}) in phase '{phase}': {exc}")
+    else:
+        import traceback
+
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        _stderr(f"{c.code} ({kind}) in phase '{phase}'")
+    try:
+        storage.put_bytes(url, idl.serialize(errordoc.error_document(c)))
+    except BaseException as write_exc:  # noqa: BLE001 - the last resort is a line on stderr
+        _stderr(f"could not write the error document to {url} "
+                f"({type(write_exc).__name__}: {write_exc}); the failure was {c.code}: {exc}")
+        return 1
+    return 1 if errordoc.fail_on_error() else 0
+
+
+def _install_sigterm(progress: Progress) -> Any:
+    def on_sigterm(signum: int, frame: Any) -> None:
+        raise TerminatedError(f"received SIGTERM during phase '{progress.phase}'")
+
+    try:
+        return signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main thread
+        return None
+
+
+def _stderr(line: str) -> None:
+    print(f"shim execute: {line}", file=sys.stderr, flush=True)

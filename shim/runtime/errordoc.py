@@ -1,0 +1,90 @@
+"""Error documents (``error.pb``): classification of failures and where they are written."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+
+from shim import idl
+from shim.errors import ShimError
+
+RECOVERABLE = idl.ContainerError.Kind.Value("RECOVERABLE")
+NON_RECOVERABLE = idl.ContainerError.Kind.Value("NON_RECOVERABLE")
+ORIGIN = {"USER": idl.ErrorOrigin.Value("USER"), "SYSTEM": idl.ErrorOrigin.Value("SYSTEM")}
+
+
+@dataclass(frozen=True)
+class Classified:
+    """How a failure is reported: ``code`` (``USER:...``), ``recoverable`` and ``origin``."""
+
+    code: str
+    recoverable: bool
+    origin: str
+    message: str
+
+
+def format_message(exc: BaseException, *, trace: bool = True) -> str:
+    """flytekit's layout: ``Trace:`` with the indented traceback, then ``Message:``."""
+    value = f"{type(exc).__name__}: {exc}"
+    if not trace:
+        return f"Message:\n\n    {_indent(value)}"
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return f"Trace:\n\n    {_indent(tb.rstrip())}\n\nMessage:\n\n    {_indent(value)}"
+
+
+def _indent(text: str) -> str:
+    return text.replace("\n", "\n    ")
+
+
+def classify(exc: BaseException, *, phase: str) -> Classified:
+    """Map an exception raised in ``phase`` to the WIRE.md section 4 table.
+
+    shimkit's own errors carry their classification. Anything else raised while the executor
+    runs is the user's logic failing: ``USER:<ExceptionType>``, non-recoverable. Anything else
+    raised elsewhere is a bug or a platform fault: ``SYSTEM:<ExceptionType>``, recoverable.
+    """
+    if isinstance(exc, ShimError):
+        origin = exc.origin
+        code = f"{origin}:{exc.code}"
+        if phase == "execute" and not type(exc).__module__.startswith("shim."):
+            # an executor's own error class: report it by its name, as for any exception
+            code = f"{origin}:{type(exc).__name__}"
+        return Classified(code, exc.recoverable, origin, format_message(exc))
+    if isinstance(exc, MemoryError):
+        return Classified("USER:MemoryError", False, "USER", format_message(exc))
+    if phase == "execute":
+        return Classified(f"USER:{type(exc).__name__}", False, "USER", format_message(exc))
+    return Classified(f"SYSTEM:{type(exc).__name__}", True, "SYSTEM", format_message(exc))
+
+
+def error_document(c: Classified) -> idl.ErrorDocument:
+    doc = idl.ErrorDocument()
+    err = doc.error
+    err.code = c.code
+    err.message = c.message
+    err.kind = RECOVERABLE if c.recoverable else NON_RECOVERABLE
+    err.origin = ORIGIN.get(c.origin, idl.ErrorOrigin.Value("UNKNOWN"))
+    err.timestamp.FromNanoseconds(time.time_ns())
+    err.worker = os.environ.get("_F_WN", "") or socket.gethostname()
+    return doc
+
+
+def _true(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("true", "t", "1", "yes")
+
+
+def error_file_name(environ: dict[str, str] | None = None) -> str:
+    """``error.pb``, or ``error-<uuid4 hex>.pb`` under a distributed error strategy."""
+    env = os.environ if environ is None else environ
+    if env.get("_F_DES") or env.get("FLYTE_INTERNAL_DIST_ERROR_STRATEGY"):
+        return f"error-{uuid.uuid4().hex}.pb"
+    return "error.pb"
+
+
+def fail_on_error(environ: dict[str, str] | None = None) -> bool:
+    env = os.environ if environ is None else environ
+    return _true(env.get("FLYTE_FAIL_ON_ERROR"))

@@ -1,0 +1,275 @@
+"""Classification of storage failures and the one retry loop every remote operation runs in.
+
+Classification looks at the whole exception chain (``__cause__`` / ``__context__``), because
+s3fs translates botocore's ``ClientError`` into builtin exceptions (``OSError(EBUSY)`` for
+SlowDown, ``FileNotFoundError`` for NoSuchKey, ...) and keeps the original as the cause.
+Exceptions are recognised by class name, so neither botocore nor aiohttp is imported here.
+
+=========== ===========================================================================
+kind        examples
+=========== ===========================================================================
+NOT_FOUND   NoSuchKey, NoSuchBucket, NotFound, HTTP 404, ``FileNotFoundError``
+DENIED      AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch, ExpiredToken,
+            HTTP 403, ``PermissionError``
+TRANSIENT   HTTP 5xx and 429; SlowDown, Throttling*, RequestTimeout, InternalError,
+            ServiceUnavailable, RequestLimitExceeded, OperationAborted; connection
+            refused/reset/closed (``ConnectionError`` and botocore's
+            EndpointConnectionError, ConnectionClosedError, ...), timeouts (connect/read,
+            ``TimeoutError``, FSTimeoutError), incomplete reads (IncompleteRead,
+            ResponseStreamingError, aiohttp ClientPayloadError), aiohttp
+            ServerDisconnectedError / ClientConnectionError, unparsable responses
+FATAL       anything else (bad arguments, missing credentials, 4xx client errors, ...)
+=========== ===========================================================================
+
+Only TRANSIENT failures are retried. NOT_FOUND becomes :class:`StorageNotFoundError` at once,
+DENIED and FATAL become a non-recoverable :class:`StorageError` at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+from shim.errors import StorageError, StorageNotFoundError
+
+log = logging.getLogger("shim.storage")
+
+T = TypeVar("T")
+
+NOT_FOUND = "not_found"
+DENIED = "denied"
+TRANSIENT = "transient"
+FATAL = "fatal"
+
+_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
+_DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "403",
+        "Forbidden",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "AllAccessDisabled",
+        "AccountProblem",
+        "InvalidToken",
+        "ExpiredToken",
+        "InvalidClientTokenId",
+        "NotSignedUp",
+        "RequestTimeTooSkewed",
+    }
+)
+_TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalError",
+        "ServiceUnavailable",
+        "OperationAborted",
+        "PriorRequestNotComplete",
+        "500",
+        "502",
+        "503",
+        "504",
+        "429",
+    }
+)
+# class names (anywhere in the MRO) of transient transport failures
+_TRANSIENT_TYPES = frozenset(
+    {
+        # builtins
+        "ConnectionError",  # ConnectionResetError, ConnectionRefusedError, BrokenPipeError, ...
+        "TimeoutError",
+        # botocore
+        "HTTPClientError",  # EndpointConnectionError, ConnectionClosedError, ReadTimeoutError...
+        "EndpointConnectionError",
+        "ConnectTimeoutError",
+        "ReadTimeoutError",
+        "ConnectionClosedError",
+        "ResponseStreamingError",
+        "IncompleteReadError",
+        "ResponseParserError",
+        # aiohttp
+        "ClientConnectionError",  # ServerDisconnectedError, ClientOSError, ...
+        "ServerDisconnectedError",
+        "ClientPayloadError",
+        "ServerTimeoutError",
+        # urllib3 / http.client / fsspec
+        "IncompleteRead",
+        "ProtocolError",
+        "FSTimeoutError",
+    }
+)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen and len(seen) < 32:
+        seen.add(id(e))
+        yield e
+        e = e.__cause__ or e.__context__
+
+
+def _response_error(exc: BaseException) -> tuple[str, int] | None:
+    """``(code, http_status)`` of the first botocore-style ``ClientError`` in the chain."""
+    for e in _chain(exc):
+        resp = getattr(e, "response", None)
+        if isinstance(resp, dict) and isinstance(resp.get("Error"), dict):
+            code = str(resp["Error"].get("Code", "") or "")
+            meta = resp.get("ResponseMetadata") or {}
+            try:
+                status = int(meta.get("HTTPStatusCode") or 0)
+            except (TypeError, ValueError):
+                status = 0
+            return code, status
+    return None
+
+
+def _type_names(e: BaseException) -> set[str]:
+    return {c.__name__ for c in type(e).__mro__}
+
+
+def classify(exc: BaseException) -> str:
+    """One of ``NOT_FOUND``, ``DENIED``, ``TRANSIENT``, ``FATAL`` (see the module doc)."""
+    resp = _response_error(exc)
+    if resp is not None:
+        code, status = resp
+        if code in _NOT_FOUND_CODES or status == 404:
+            return NOT_FOUND
+        if code in _DENIED_CODES or status == 403:
+            return DENIED
+        if code in _TRANSIENT_CODES or status >= 500 or status == 429:
+            return TRANSIENT
+        return FATAL
+    for e in _chain(exc):
+        if isinstance(e, FileNotFoundError):
+            return NOT_FOUND
+        if isinstance(e, PermissionError):
+            return DENIED
+        if _type_names(e) & _TRANSIENT_TYPES:
+            return TRANSIENT
+    return FATAL
+
+
+def describe(exc: BaseException) -> str:
+    """A short description of a failure's cause: ``"SlowDown (503)"``, ``"ConnectionResetError:
+    [Errno 104] Connection reset by peer"``."""
+    resp = _response_error(exc)
+    if resp is not None:
+        code, status = resp
+        return f"{code or 'error'} ({status})" if status else (code or "error")
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    out = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return out if len(out) <= 300 else out[:297] + "..."
+
+
+class Cancelled(Exception):
+    """A concurrent transfer was cancelled because a sibling failed."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """``retries`` is the maximum number of attempts (the first one included); ``deadline``
+    bounds the time spent sleeping between attempts (an attempt in flight is not interrupted)."""
+
+    retries: int = 5
+    backoff: float = 0.2
+    max_backoff: float = 5.0
+    deadline: float = 120.0
+
+    def sleep_for(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(max_backoff, backoff * 2**(attempt-1))]."""
+        cap = min(self.max_backoff, self.backoff * (2 ** min(attempt - 1, 30)))
+        return random.uniform(0.0, cap)
+
+
+def what(op: str, url: str) -> str:
+    """``"put_file to s3://b/k"``, ``"get_bytes from s3://b/k"``, ``"list of s3://b/p"``."""
+    if op.startswith("put"):
+        return f"{op} to {url}"
+    if op.startswith("get"):
+        return f"{op} from {url}"
+    return f"{op} of {url}"
+
+
+def denied_error(op: str, url: str, exc: BaseException) -> StorageError:
+    err = StorageError(
+        f"{what(op, url)} failed: permission denied: {describe(exc)}", code="AccessDenied"
+    )
+    err.recoverable = False
+    return err
+
+
+def fatal_error(op: str, url: str, exc: BaseException) -> StorageError:
+    err = StorageError(f"{what(op, url)} failed: {describe(exc)}")
+    err.recoverable = False
+    return err
+
+
+def call(
+    op: str,
+    url: str,
+    fn: Callable[[], T],
+    policy: RetryPolicy,
+    *,
+    not_found: Callable[[BaseException], StorageNotFoundError],
+    cancel: threading.Event | None = None,
+) -> T:
+    """Run ``fn`` until it succeeds, retrying transient failures (see :func:`classify`) with
+    exponential backoff and full jitter, at most ``policy.retries`` attempts and no new attempt
+    after ``policy.deadline`` seconds. Raises :class:`StorageNotFoundError` (from
+    ``not_found``), or :class:`StorageError` naming the operation, the URL, the attempts and
+    the last cause."""
+    start = time.monotonic()
+    attempt = 0
+    while True:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(what(op, url))
+        attempt += 1
+        try:
+            return fn()
+        except (StorageError, StorageNotFoundError, Cancelled):
+            raise
+        except Exception as exc:
+            kind = classify(exc)
+            if kind == NOT_FOUND:
+                raise not_found(exc) from exc
+            if kind == DENIED:
+                raise denied_error(op, url, exc) from exc
+            if kind == FATAL:
+                raise fatal_error(op, url, exc) from exc
+            elapsed = time.monotonic() - start
+            remaining = policy.deadline - elapsed
+            if attempt >= max(1, policy.retries) or remaining <= 0:
+                n = f"{attempt} attempt" + ("s" if attempt != 1 else "")
+                raise StorageError(
+                    f"{what(op, url)} failed after {n} over {elapsed:.1f}s: {describe(exc)}"
+                ) from exc
+            delay = min(policy.sleep_for(attempt), remaining)
+            log.info(
+                "%s: attempt %d failed (%s), retrying in %.2fs",
+                what(op, url),
+                attempt,
+                describe(exc),
+                delay,
+            )
+            if cancel is not None:
+                if cancel.wait(delay):
+                    raise Cancelled(what(op, url)) from exc
+            else:
+                time.sleep(delay)

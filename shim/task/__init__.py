@@ -1,0 +1,34 @@
+"""The authoring side: task templates, settings, and their serialization."""
+
+from shim.task.container_task import PythonCustomizedContainerTask
+from shim.task.interface import NativeInterface, kwtypes
+from shim.task.resources import (
+    Cache,
+    Documentation,
+    PodTemplate,
+    Resources,
+    ReusePolicy,
+    RetryStrategy,
+    Secret,
+    Timeout,
+)
+from shim.task.serialize import to_bytes, to_idl
+from shim.task.template import SerializationContext, TaskTemplate
+
+__all__ = [
+    "Cache",
+    "Documentation",
+    "NativeInterface",
+    "PodTemplate",
+    "PythonCustomizedContainerTask",
+    "Resources",
+    "ReusePolicy",
+    "RetryStrategy",
+    "Secret",
+    "SerializationContext",
+    "TaskTemplate",
+    "Timeout",
+    "kwtypes",
+    "to_bytes",
+    "to_idl",
+]

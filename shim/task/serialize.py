@@ -1,0 +1,132 @@
+"""A task -> flyteidl ``TaskTemplate`` protobuf (deterministic: same task, same bytes)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from shim import idl
+from shim.runtime.template import MAX_INLINE_IO_KEY
+from shim.task.resources import PodTemplate, as_timedelta, retry_count
+from shim.task.template import DEFAULT_MAX_INLINE_IO_BYTES, SerializationContext, TaskTemplate
+
+_RESOURCE = {
+    "cpu": idl.Resources.ResourceName.Value("CPU"),
+    "memory": idl.Resources.ResourceName.Value("MEMORY"),
+    "gpu": idl.Resources.ResourceName.Value("GPU"),
+    "disk": idl.Resources.ResourceName.Value("EPHEMERAL_STORAGE"),
+}
+_MOUNT = {
+    "any": idl.Secret.MountType.Value("ANY"),
+    "env": idl.Secret.MountType.Value("ENV_VAR"),
+    "file": idl.Secret.MountType.Value("FILE"),
+}
+
+
+def _shim_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("shimkit")
+    except Exception:
+        return "dev"
+
+
+def to_idl(task: TaskTemplate, sctx: SerializationContext | None = None) -> Any:
+    """The flyteidl ``TaskTemplate`` for ``task``."""
+    sctx = sctx or SerializationContext()
+    tt = idl.TaskTemplate()
+    tt.id.resource_type = idl.ResourceType.Value("TASK")
+    tt.id.project = sctx.project
+    tt.id.domain = sctx.domain
+    tt.id.name = task.name
+    tt.id.version = sctx.version
+    tt.type = task.task_type
+    tt.task_type_version = task.task_type_version
+    tt.interface.CopyFrom(task.interface.to_idl())
+
+    custom = task.custom_config(sctx)
+    if custom:
+        tt.custom.update(custom)
+
+    _metadata(task, tt)
+
+    config = dict(task.config(sctx))
+    if task.max_inline_io_bytes != DEFAULT_MAX_INLINE_IO_BYTES:
+        config[MAX_INLINE_IO_KEY] = str(task.max_inline_io_bytes)
+    for k, v in config.items():
+        tt.config[k] = v
+
+    sql = task.sql(sctx)
+    if sql:
+        tt.sql.statement = sql
+    else:
+        _container(task, sctx, tt)
+
+    for s in task.secret_list:
+        pb = tt.security_context.secrets.add()
+        pb.group = s.group
+        if s.key:
+            pb.key = s.key
+        pb.mount_requirement = _MOUNT[s.mount_requirement]
+
+    cache = task.cache_policy
+    if cache.enabled:
+        tt.metadata.discoverable = True
+        tt.metadata.discovery_version = cache.version or _auto_cache_version(tt)
+        tt.metadata.cache_serializable = cache.serialize
+        tt.metadata.cache_ignore_input_vars.extend(cache.ignored_inputs)
+    return tt
+
+
+def to_bytes(task: TaskTemplate, sctx: SerializationContext | None = None) -> bytes:
+    """Deterministic serialized bytes of :func:`to_idl`."""
+    return idl.serialize(to_idl(task, sctx))
+
+
+def _metadata(task: TaskTemplate, tt: Any) -> None:
+    md = tt.metadata
+    md.runtime.type = idl.RuntimeMetadata.RuntimeType.Value("FLYTE_SDK")
+    md.runtime.version = _shim_version()
+    md.runtime.flavor = "shimkit"
+    md.retries.retries = retry_count(task.retries)
+    md.interruptible = bool(task.interruptible)
+    timeout = as_timedelta(task.timeout)
+    if timeout is not None:
+        md.timeout.FromTimedelta(timeout)
+    if isinstance(task.pod_template, str):
+        md.pod_template_name = task.pod_template
+    elif isinstance(task.pod_template, PodTemplate):
+        if task.pod_template.pod_spec:
+            raise ValueError(
+                f"task {task.name!r}: inline pod specs are not supported; register a "
+                "PodTemplate on the cluster and pass its name"
+            )
+        if task.pod_template.name:
+            md.pod_template_name = task.pod_template.name
+
+
+def _container(task: TaskTemplate, sctx: SerializationContext, tt: Any) -> None:
+    c = tt.container
+    image = sctx.image or task.image
+    if image == "auto":
+        image = f"shimkit-base:{_shim_version()}"
+    c.image = image
+    c.args.extend(task.container_args(sctx))
+    for k in sorted(task.env_vars or {}):
+        c.env.add(key=k, value=task.env_vars[k])
+    if task.resources is not None:
+        requests, limits = task.resources.requests_and_limits()
+        for src, dst in ((requests, c.resources.requests), (limits, c.resources.limits)):
+            for name, value in src.items():
+                dst.add(name=_RESOURCE[name], value=value)
+
+
+def _auto_cache_version(tt: Any) -> str:
+    """A cache version derived from what determines the result: type, custom, interface."""
+    h = hashlib.sha256()
+    for part in (tt.type.encode(), str(tt.task_type_version).encode(),
+                 idl.serialize(tt.custom), idl.serialize(tt.interface)):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()[:16]

@@ -1,0 +1,76 @@
+"""TransferContext: where offloaded data (files, directories, dataframes) goes and comes from."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shim.errors import ShimError
+
+if TYPE_CHECKING:
+    from shim.storage import Storage, Transfer
+
+
+def _scratch() -> Path:
+    return Path(tempfile.mkdtemp(prefix="shim-scratch-"))
+
+
+@dataclass
+class TransferContext:
+    """State shared by the encoders and decoders of offloaded data during one run.
+
+    - ``storage``: the :class:`shim.storage.Storage` that moves bytes (default: the process-wide
+      ``default_storage()``).
+    - ``raw_output_prefix``: where encoders upload (``<prefix>/<32 hex>/...``). When ``None``,
+      encoders keep local paths as they are (no copy) and refuse nothing.
+    - ``scratch_dir``: local working space for downloads and freshly written parquet files
+      (default: a new temporary directory; its owner removes it).
+    - ``defer_uploads``: encoders only append to ``pending``; :meth:`flush` runs them.
+    """
+
+    storage: Storage = None  # type: ignore[assignment]
+    raw_output_prefix: str | None = None
+    scratch_dir: Path = field(default_factory=_scratch)
+    defer_uploads: bool = False
+    pending: list[Transfer] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.storage is None:
+            from shim.storage import default_storage
+
+            self.storage = default_storage()
+        self.scratch_dir = Path(self.scratch_dir)
+
+    def new_raw_location(self) -> str:
+        """A fresh location under the raw output prefix: ``<raw>/<uuid4 hex>``."""
+        if not self.raw_output_prefix:
+            raise ShimError("no raw output prefix is set: cannot offload data")
+        from shim.storage import join
+
+        return join(self.raw_output_prefix, uuid.uuid4().hex)
+
+    def new_scratch_dir(self) -> Path:
+        """A fresh, empty directory inside ``scratch_dir``."""
+        path = self.scratch_dir / uuid.uuid4().hex
+        path.mkdir(parents=True)
+        return path
+
+    def upload(self, src: str, dst: str, *, is_dir: bool = False) -> None:
+        """Upload now, or queue the transfer when ``defer_uploads`` is set."""
+        if self.defer_uploads:
+            from shim.storage import Transfer
+
+            self.pending.append(Transfer(src=src, dst=dst, is_dir=is_dir))
+        elif is_dir:
+            self.storage.put_dir(src, dst)
+        else:
+            self.storage.put_file(src, dst)
+
+    def flush(self) -> None:
+        """Run the pending uploads concurrently (``storage.transfer``), then forget them."""
+        if self.pending:
+            self.storage.transfer(list(self.pending))
+        self.pending.clear()
