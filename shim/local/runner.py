@@ -76,6 +76,7 @@ def run_task(
 
         res = run_task_in_container(task.image, args, stage_dir=stage.base, env=env,
                                     timeout=timeout)
+        _forward_timings(res.logs)
         detail = f"container exit status {res.exit_code}" + (
             " (timed out)" if res.timed_out else "") + f"; last output:\n{_tail(res.logs)}"
     return collect_outputs(task, stage, storage, detail=detail)
@@ -98,7 +99,16 @@ def _run_subprocess(exec_args: list[str], env: dict[str, str], timeout: float) -
         proc = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
         raise LocalRunError(f"shim execute did not finish within {timeout:.0f}s") from e
+    _forward_timings(proc.stderr)
     return f"exit status {proc.returncode}; stderr:\n{_tail(proc.stderr)}"
+
+
+def _forward_timings(text: str) -> None:
+    """With ``SHIM_TIMINGS`` set, show the entrypoint's phase timings of a child run."""
+    if os.environ.get("SHIM_TIMINGS"):
+        for line in (text or "").splitlines():
+            if line.startswith("shim execute: timings"):
+                print(line, file=sys.stderr)
 
 
 def _tail(text: str, lines: int = 20) -> str:

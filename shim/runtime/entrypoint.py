@@ -8,10 +8,12 @@ Order of effects on the output prefix, so that nothing is ever half-written:
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,16 +40,25 @@ PHASES = ("start", "load-template", "read-inputs", "execute", "write-outputs", "
 
 
 class Progress:
-    """The phase the execution is in; ``on_change`` lets a supervisor follow it."""
+    """The phase the execution is in, with timings; ``on_change`` lets a supervisor follow it."""
 
     def __init__(self, on_change: Any = None) -> None:
         self.phase = "start"
         self._on_change = on_change
+        self._t0 = self._last = time.perf_counter()
+        self.timings: dict[str, float] = {}
 
     def enter(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.timings[self.phase] = self.timings.get(self.phase, 0.0) + now - self._last
+        self._last = now
         self.phase = phase
         if self._on_change is not None:
             self._on_change(phase)
+
+    def summary(self) -> str:
+        parts = [f"{k}={v * 1000:.1f}ms" for k, v in self.timings.items()]
+        return " ".join(parts) + f" total={(self._last - self._t0) * 1000:.1f}ms"
 
 
 def run(
@@ -90,6 +101,8 @@ def run(
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         shutil.rmtree(work, ignore_errors=True)
+        if os.environ.get("SHIM_TIMINGS"):
+            _stderr(f"timings {progress.summary()}")
 
 
 def _execute(

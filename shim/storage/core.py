@@ -98,7 +98,10 @@ class Storage:
         """The whole content of the object at ``url``."""
         url = os.fspath(url)
         if is_local(url):
-            with _LocalErrors("get_bytes", url), builtins.open(local_path(url), "rb") as f:
+            with (
+                _LocalErrors("get_bytes", url, reading=True),
+                builtins.open(local_path(url), "rb") as f,
+            ):
                 return f.read()
         return self._remote("get_bytes", url, lambda fs, p: fs.cat_file(p))
 
@@ -186,14 +189,11 @@ class Storage:
         if op == "transfer":
             op = "put_file" if src_local and not dst_local else "get_file" if dst_local else "copy"
         if src_local and dst_local:
-            with _LocalErrors(op, src if op == "get_file" else dst, src):
-                _local.copy_file(local_path(src), local_path(dst))
+            src_path = _check_source(op, local_path(src), src, dst)
+            with _LocalErrors(op, src if op == "get_file" else dst):
+                _local.copy_file(src_path, local_path(dst))
         elif src_local:
-            path = local_path(src)
-            if not os.path.isfile(path):
-                if os.path.exists(path):
-                    raise UserError(f"{op} to {dst}: not a file: {src}", code="NotAFile")
-                raise StorageNotFoundError(f"{op} to {dst}: no such file: {src}")
+            path = _check_source(op, local_path(src), src, dst)
             self._remote(op, dst, lambda fs, p: fs.put_file(path, p), cancel=cancel)
         elif dst_local:
             target = local_path(dst)
@@ -266,7 +266,7 @@ class Storage:
         """Size in bytes of the object at ``url``."""
         url = os.fspath(url)
         if is_local(url):
-            with _LocalErrors("size", url):
+            with _LocalErrors("size", url, reading=True):
                 return os.path.getsize(local_path(url))
         return int(self._remote("size", url, lambda fs, p: fs.size(p)))
 
@@ -311,7 +311,7 @@ class Storage:
         url = os.fspath(url)
         if is_local(url):
             path = local_path(url)
-            with _LocalErrors("open", url):
+            with _LocalErrors("open", url, reading="r" in mode and "+" not in mode):
                 if any(c in mode for c in "wax+"):
                     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
                 return builtins.open(path, mode)
@@ -322,11 +322,12 @@ class Storage:
 
 
 class _LocalErrors:
-    """Map OSErrors of local operations: missing → StorageNotFoundError, denied →
-    non-recoverable StorageError, others → StorageError."""
+    """Map OSErrors of local operations: missing → StorageNotFoundError (for reads also a
+    path below a regular file), denied → non-recoverable StorageError, others →
+    StorageError."""
 
-    def __init__(self, op: str, url: str, missing: str | None = None) -> None:
-        self.op, self.url, self.missing = op, url, missing or url
+    def __init__(self, op: str, url: str, *, reading: bool = False) -> None:
+        self.op, self.url, self.reading = op, url, reading
 
     def __enter__(self) -> None:
         return None
@@ -336,13 +337,25 @@ class _LocalErrors:
             return False
         if isinstance(exc, StorageError):
             return False
-        if isinstance(exc, FileNotFoundError):
-            raise StorageNotFoundError(f"no such file: {self.missing}") from exc
+        if isinstance(exc, FileNotFoundError) or (
+            self.reading and isinstance(exc, NotADirectoryError)
+        ):
+            raise StorageNotFoundError(f"no such file: {self.url}") from exc
         if isinstance(exc, PermissionError):
             raise _retry.denied_error(self.op, self.url, exc) from exc
         raise StorageError(
             f"{_retry.what(self.op, self.url)} failed: {_retry.describe(exc)}"
         ) from exc
+
+
+def _check_source(op: str, path: str, src: str, dst: str) -> str:
+    """``path`` if the local source ``src`` can be copied; StorageNotFoundError if it is
+    missing, UserError if it is a directory."""
+    if os.path.isdir(path):
+        raise UserError(f"{op} to {dst}: {src} is a directory, not a file", code="NotAFile")
+    if not os.path.exists(path):
+        raise StorageNotFoundError(f"{op} to {dst}: no such file: {src}")
+    return path
 
 
 def _not_found(fs: Any, url: str, exc: BaseException) -> StorageNotFoundError:

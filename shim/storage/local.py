@@ -98,10 +98,11 @@ def walk_files(root: str) -> list[str]:
 
 
 def remove(path: str) -> None:
-    """Remove a file, a symlink or a whole tree; a missing path is fine."""
+    """Remove a file, a symlink or a whole tree; a missing path is fine (including a path
+    below a regular file, which cannot exist)."""
     if os.path.isdir(path) and not os.path.islink(path):
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(path)
     else:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             os.unlink(path)

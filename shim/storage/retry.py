@@ -172,10 +172,17 @@ def describe(exc: BaseException) -> str:
     resp = _response_error(exc)
     if resp is not None:
         code, status = resp
-        return f"{code or 'error'} ({status})" if status else (code or "error")
+        if not status:
+            return code or "error"
+        return f"{code} ({status})" if code and code != str(status) else f"HTTP {status}"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     out = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return out if len(out) <= 300 else out[:297] + "..."
+    if len(out) > 300:
+        out = out[:297] + "..."
+    root = list(_chain(exc))[-1]
+    if type(root) is not type(exc) and type(root).__name__ not in out:
+        out += f" ({type(root).__name__})"
+    return out
 
 
 class Cancelled(Exception):

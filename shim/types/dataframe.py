@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 PARQUET = "parquet"
 DEFAULT_BATCH_SIZE = 65536
+ROW_GROUP_ROWS = 65536
 Column = idl.StructuredDatasetType.DatasetColumn
 
 
@@ -301,7 +302,11 @@ def _declared_columns(py_type: Any) -> list[Column]:
 
 
 def _write(data: Any, ctx: TransferContext) -> tuple[Path, pyarrow.Schema]:
-    """Write arrow data as ``<scratch>/<hex>/00000``, batch by batch for readers."""
+    """Write arrow data as ``<scratch>/<hex>/00000``.
+
+    A RecordBatchReader is consumed batch by batch; batches are grouped into row groups of
+    about ``ROW_GROUP_ROWS`` rows, so at most one row group is held in memory.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -309,8 +314,16 @@ def _write(data: Any, ctx: TransferContext) -> tuple[Path, pyarrow.Schema]:
     path = target / "00000"
     if isinstance(data, pa.RecordBatchReader):
         with pq.ParquetWriter(path, data.schema) as writer:
+            pending: list[pyarrow.RecordBatch] = []
+            rows = 0
             for batch in data:
-                writer.write_batch(batch)
+                pending.append(batch)
+                rows += batch.num_rows
+                if rows >= ROW_GROUP_ROWS:  # small batches are grouped: memory stays bounded
+                    writer.write_table(pa.Table.from_batches(pending, schema=data.schema))
+                    pending, rows = [], 0
+            if pending:
+                writer.write_table(pa.Table.from_batches(pending, schema=data.schema))
         return target, data.schema
     pq.write_table(data, path)
     return target, data.schema
@@ -377,6 +390,8 @@ class DataFrameHandler(Handler):
         arrow = _as_arrow(value)
         if arrow is not None:
             local, schema = _write(arrow, ctx)
+            if isinstance(value, DataFrame) and value._table is None:
+                value._uri, value._local = str(local), local  # a consumed reader: read the copy
         elif isinstance(value, DataFrame) and value.uri is not None:
             from shim.storage import is_local
 

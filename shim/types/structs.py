@@ -56,7 +56,12 @@ def is_dataclass_type(py_type: Any) -> bool:
 @functools.lru_cache(maxsize=256)
 def field_types(cls: type) -> dict[str, Any]:
     """Resolved field types of a dataclass (string annotations are evaluated)."""
-    hints = typing.get_type_hints(cls, include_extras=True)
+    try:
+        hints = typing.get_type_hints(cls, include_extras=True)
+    except (NameError, TypeError) as exc:
+        raise UnsupportedTypeError(
+            f"cannot resolve the field types of dataclass {cls.__name__}: {exc}"
+        ) from exc
     return {f.name: hints.get(f.name, f.type) for f in dataclasses.fields(cls)}
 
 
@@ -348,7 +353,7 @@ def _offloaded_from(t: Any, data: Any, name: str, ctx: TransferContext | None) -
         raise mismatch(name, t, data)
     if base is DataFrame:
         return DataFrame(uri, columns=columns_of(t), ctx=ctx)
-    return typing.cast(type[File] | type[Directory], base)(uri, ctx=ctx)
+    return File(uri, ctx=ctx) if base is File else Directory(uri, ctx=ctx)
 
 
 # --- JSON schema (mashumaro layout) ---------------------------------------------------------

@@ -158,7 +158,7 @@ def test_missing_key(s3_bucket: str, tmp_path: Path) -> None:
     assert not s.exists(url)
 
 
-def test_missing_bucket(s3_env: str, tmp_path: Path) -> None:
+def test_missing_bucket(s3_env: dict[str, str], tmp_path: Path) -> None:
     s = Storage()
     url = "s3://shim-no-such-bucket-xyz/k"
     with pytest.raises(StorageNotFoundError, match="bucket 'shim-no-such-bucket-xyz'"):
@@ -222,7 +222,7 @@ def test_env_half_configured_credentials() -> None:
 
 
 def test_flyte_env_wins_over_aws_env(
-    s3_bucket: str, s3_env: str, monkeypatch: pytest.MonkeyPatch
+    s3_bucket: str, moto_server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the AWS_* endpoint and keys are wrong; FLYTE_* ones are right and must win
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
@@ -233,14 +233,14 @@ def test_flyte_env_wins_over_aws_env(
     s = Storage(retries=1)
     s.put_bytes(join(s3_bucket, "k"), b"v")
     fs, _ = storage_remote.filesystem(s3_bucket)
-    assert fs.endpoint_url == s3_env
+    assert fs.endpoint_url == moto_server
     assert fs.key == "testing"
 
 
-def test_aws_env_alone(s3_bucket: str, s3_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_aws_env_alone(s3_bucket: str, moto_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("FLYTE_AWS_ENDPOINT", "FLYTE_AWS_ACCESS_KEY_ID", "FLYTE_AWS_SECRET_ACCESS_KEY"):
         monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_env)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     reset_cache()
@@ -305,9 +305,7 @@ def test_multipart_upload_with_faults(
     assert (tmp_path / "back").read_bytes() == data
 
 
-def test_persistent_fault_gives_up_by_attempts(
-    s3_bucket: str, faulty_proxy: FaultyProxy
-) -> None:
+def test_persistent_fault_gives_up_by_attempts(s3_bucket: str, faulty_proxy: FaultyProxy) -> None:
     faulty_proxy.fail_always("503")
     s = _fast(retries=3)
     url = join(s3_bucket, "k")

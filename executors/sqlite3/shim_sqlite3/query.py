@@ -37,6 +37,7 @@ Where a placeholder sits matters in version 1 (it does not in version 0, which p
 from __future__ import annotations
 
 import datetime as _dt
+import enum
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -140,13 +141,20 @@ def to_sql_value(value: Any, *, name: str = "") -> SqlValue:
                                  form SQLite's own ``datetime()`` produces, so comparisons
                                  with stored timestamps work
     ``datetime.date``            TEXT ``YYYY-MM-DD``
+    ``enum.Enum``                its ``.value``, converted by these rules
     ============================ =====================================================
 
     Anything else raises :class:`TypeError`.
     """
     where = f"input {name!r}" if name else "value"
-    if value is None or isinstance(value, str | float):
-        return value
+    if value is None:
+        return None
+    if isinstance(value, enum.Enum):
+        return to_sql_value(value.value, name=name)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, float):
+        return float(value)
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):
@@ -167,7 +175,7 @@ def to_sql_value(value: Any, *, name: str = "") -> SqlValue:
     raise TypeError(
         f"{where}: a value of type {type(value).__module__}.{type(value).__qualname__} cannot "
         "be bound as a SQL parameter; supported types are int, float, str, bool, None, "
-        "datetime, date and bytes"
+        "datetime, date, bytes and Enum"
     )
 
 
