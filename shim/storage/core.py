@@ -159,14 +159,16 @@ class Storage:
         workers = min(self.max_concurrency, len(pairs))
         with ThreadPoolExecutor(workers, thread_name_prefix="shim-storage") as pool:
             futures = [pool.submit(self._copy, s, d, op, cancel) for s, d, op in pairs]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            first = next((f.exception() for f in futures if f in done and f.exception()), None)
-            if first is not None:
+            try:
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                first = next((f.exception() for f in futures if f in done and f.exception()), None)
+                if first is not None:
+                    raise first
+            except BaseException:  # the first failure, or e.g. KeyboardInterrupt
                 cancel.set()
                 for f in futures:
                     f.cancel()
-        if first is not None:
-            raise first
+                raise  # after the pool has waited for the copies still running
 
     def _expand_dir(self, src: str, dst: str) -> list[tuple[str, str, str]]:
         src_local, dst_local = is_local(src), is_local(dst)
@@ -288,8 +290,10 @@ class Storage:
         def find(fs: Any, p: str) -> list[str]:
             root = p.rstrip("/")
             found = fs.find(root) if root else []
-            rels = sorted(
-                f[len(root) + 1 :] for f in found if f.startswith(root + "/") and f != root + "/"
+            rels = sorted(  # keys ending in "/" are directory markers, not files
+                f[len(root) + 1 :]
+                for f in found
+                if f.startswith(root + "/") and not f.endswith("/")
             )
             if not rels and root and fs.isfile(root):
                 return [""]

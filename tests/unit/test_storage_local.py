@@ -270,6 +270,29 @@ def test_missing_is_not_found(base: str, tmp_path: Path) -> None:
     assert not s.exists(url)
 
 
+def test_paths_below_a_regular_file(tmp_path: Path) -> None:
+    s = Storage()
+    (tmp_path / "file").write_bytes(b"x")
+    below = str(tmp_path / "file" / "child")
+    s.delete(below)  # cannot exist, so deleting it is fine
+    assert not s.exists(below)
+    with pytest.raises(StorageNotFoundError):
+        s.get_bytes(below)
+    with pytest.raises(StorageNotFoundError):
+        s.size(below)
+    with pytest.raises(StorageError) as ei:  # writing there is impossible
+        s.put_bytes(join(below, "x"), b"1")
+    assert not isinstance(ei.value, StorageNotFoundError)
+
+
+def test_directory_is_not_a_file(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    with pytest.raises(UserError, match="is a directory, not a file"):
+        Storage().put_file(tmp_path / "d", str(tmp_path / "x"))
+    with pytest.raises(UserError, match="is a directory, not a file"):
+        Storage().put_file(tmp_path / "d", "memory://shim-unit/x")
+
+
 def test_unknown_scheme() -> None:
     with pytest.raises(UserError) as ei:
         Storage().get_bytes("xyz://b/k")
@@ -277,6 +300,20 @@ def test_unknown_scheme() -> None:
     msg = str(ei.value)
     assert msg.startswith("unsupported URL scheme 'xyz' in 'xyz://b/k': supported are file")
     assert "shimkit[s3]" in msg
+
+
+@pytest.mark.parametrize("scheme", ["gs", "abfs"])
+def test_optional_cloud_schemes_say_what_to_install(scheme: str) -> None:
+    pkg = {"gs": "gcsfs", "abfs": "adlfs"}[scheme]
+    try:
+        __import__(pkg)
+    except ImportError:
+        pass
+    else:
+        pytest.skip(f"{pkg} is installed")
+    with pytest.raises(UserError, match=f"pip install {pkg}") as ei:
+        Storage().get_bytes(f"{scheme}://bucket/key")
+    assert ei.value.code == "UnsupportedURL"
 
 
 def test_missing_s3fs(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,9 @@ an extension over flytekit, a database compressed on its own with gzip, bzip2 or
 
 Rules, each enforced with an :class:`ArchiveError` that names the member and says what to do:
 
-- exactly one regular file; directory entries are ignored;
+- exactly one regular file; directory entries are ignored, and so is macOS metadata
+  (members under ``__MACOSX/`` and AppleDouble ``._name`` files, which Finder and macOS
+  ``tar`` add next to the real file);
 - no absolute member paths, no ``..`` components, no symbolic or hard links, no devices,
   fifos or sockets, no encrypted zip members;
 - at most ``max_bytes`` bytes are written (default 8 GiB, env
@@ -179,6 +181,11 @@ def _safe_name(member_name: str, fallback: str = "database") -> str:
     return base if base.strip("._") else fallback
 
 
+def _is_macos_metadata(name: str) -> bool:
+    parts = [p for p in re.split(r"[/\\]", name) if p]
+    return bool(parts) and (parts[0] == "__MACOSX" or parts[-1].startswith("._"))
+
+
 def _check_member_path(name: str, archive: str) -> None:
     parts = re.split(r"[/\\]", name)
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
@@ -334,7 +341,7 @@ def _extract_zip(archive: str, dest: Path, limit: int) -> Path:
                     f"archive {archive!r} has a symbolic link member {name!r}; links are not "
                     "allowed: archive the database file itself"
                 )
-            if info.is_dir() or stat.S_ISDIR(mode):
+            if info.is_dir() or stat.S_ISDIR(mode) or _is_macos_metadata(name):
                 continue
             if mode and stat.S_IFMT(mode) and not stat.S_ISREG(mode):
                 raise ArchiveError(
@@ -397,7 +404,7 @@ def _extract_tar(archive: str, compression: str | None, dest: Path, limit: int) 
                         f"{member.linkname!r}; links are not allowed: archive the database "
                         "file itself"
                     )
-                if member.isdir():
+                if member.isdir() or (member.isreg() and _is_macos_metadata(name)):
                     continue
                 if not member.isreg():
                     raise ArchiveError(
@@ -408,7 +415,7 @@ def _extract_tar(archive: str, compression: str | None, dest: Path, limit: int) 
                     names = [first_name, name]
                     more = False
                     for other in members:  # name the others too, within bounds
-                        if other.isreg():
+                        if other.isreg() and not _is_macos_metadata(other.name):
                             names.append(other.name)
                             if len(names) > _MAX_LISTED:
                                 more = True

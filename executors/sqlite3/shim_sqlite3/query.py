@@ -206,9 +206,9 @@ def render_parameterized(query_template: str, values: Mapping[str, Any]) -> tupl
                 params[key] = to_sql_value(values[name], name=name)
             out.append(":" + key)
         elif kind == "placeholder_literal":
-            raise ValueError(_quoted_placeholder_message(text, query_template, "literal"))
+            raise ValueError(_quoted_placeholder_message(text, "literal"))
         elif kind == "placeholder_identifier":
-            raise ValueError(_quoted_placeholder_message(text, query_template, "identifier"))
+            raise ValueError(_quoted_placeholder_message(text, "identifier"))
         elif kind == "parameter":
             raise ValueError(
                 f"the query contains the SQL parameter {text!r}; in task_type_version 1 values "
@@ -225,7 +225,7 @@ def render_parameterized(query_template: str, values: Mapping[str, Any]) -> tupl
     return "".join(out), params
 
 
-def _quoted_placeholder_message(text: str, template: str, where: str) -> str:
+def _quoted_placeholder_message(text: str, where: str) -> str:
     if where == "literal":
         return (
             f"query placeholder {text} is inside a quoted SQL string; in task_type_version 1 "
@@ -321,7 +321,8 @@ def _scan(template: str) -> list[tuple[str, str, re.Match[str] | None]]:
             elif _ID_START.match(ch):
                 # a whole identifier or keyword, so that "a$b" is not read as parameter "$b";
                 # it stops at "{" so that a placeholder right after it is still found
-                i = _ID_REST.match(template, i + 1).end()
+                rest = _ID_REST.match(template, i + 1)
+                i = rest.end() if rest is not None else i + 1
             else:
                 i += 1
         elif state == "comment_line":

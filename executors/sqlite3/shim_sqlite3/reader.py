@@ -12,7 +12,8 @@ Read-only, for real
     open, so it takes no locks and creates no ``-wal``/``-shm``/journal files (the directory
     may be read-only). That holds for the two places a task's database comes from: a copy
     downloaded for this run, and a file inside the image. A caller that points at a database
-    another process writes concurrently must pass ``immutable=False``.
+    another process writes concurrently must pass ``immutable=False``. A ``-wal`` file lying
+    next to the database is ignored: checkpoint a WAL database before shipping it.
 
 One statement
     The query must be a single statement that returns rows (``SELECT``, ``WITH``,
@@ -43,7 +44,7 @@ Types (SQLite is dynamically typed: a column's values may have different storage
     (``id``, ``id_1``) because parquet readers reject duplicates.
 
 Why not ADBC
-    ``adbc-driver-sqlite`` (1.13) is ~2.5x faster but infers each column's type from the
+    ``adbc-driver-sqlite`` (1.13) is about twice as fast but infers each column's type from the
     first batch and then, for mixed columns, either fails mid-stream or silently converts:
     a REAL in a text column becomes ``"1.500000e+00"`` within a batch but ``"1.5"`` across
     batches, and a BLOB after text becomes an invalid UTF-8 string. Since it converts
@@ -66,9 +67,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from shim.errors import UserError
+from shim.errors import RecoverableError, UserError
 
 __all__ = [
+    "DatabaseBusyError",
     "DatabaseError",
     "QueryError",
     "ResultInfo",
@@ -99,6 +101,12 @@ class DatabaseError(UserError):
     """The database file cannot be read: missing, not an SQLite database, or corrupt."""
 
     code = "BadDatabase"
+
+
+class DatabaseBusyError(RecoverableError):
+    """The database is locked by another process (only possible with ``immutable=False``)."""
+
+    code = "DatabaseBusy"
 
 
 @dataclass(frozen=True)
@@ -134,7 +142,7 @@ def connect_readonly(
     return con
 
 
-def _database_error(exc: sqlite3.Error, path: Path) -> DatabaseError:
+def _database_error(exc: Exception, path: Path) -> DatabaseError:
     return DatabaseError(
         f"cannot read the SQLite database {str(path)!r}: {exc}; check that the task's uri "
         "points to an SQLite 3 database file (and set compressed=True for an archive)"
@@ -144,10 +152,12 @@ def _database_error(exc: sqlite3.Error, path: Path) -> DatabaseError:
 _DB_FILE_ERRORS = {"SQLITE_NOTADB", "SQLITE_CORRUPT", "SQLITE_CANTOPEN", "SQLITE_IOERR"}
 
 
-def _query_error(exc: sqlite3.Error, sql: str, path: Path) -> UserError:
+def _query_error(exc: Exception, sql: str, path: Path) -> UserError:
     name = getattr(exc, "sqlite_errorname", None) or ""
     if name.split("_")[:2] == ["SQLITE", "IOERR"] or name in _DB_FILE_ERRORS:
         return _database_error(exc, path)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return DatabaseBusyError(f"the SQLite database {str(path)!r} is locked: {exc}")
     msg = str(exc)
     if name.startswith("SQLITE_READONLY"):
         msg += " (the database is opened read-only: a task's query can only read)"
@@ -373,7 +383,7 @@ def query_to_parquet(
     try:
         try:
             cursor = con.execute(sql, params if params is not None else ())
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, sqlite3.Warning) as exc:  # Warning: older "one statement" error
             raise _query_error(exc, sql, path) from exc
         if cursor.description is None:
             raise QueryError(

@@ -170,7 +170,7 @@ def test_to_sql_value_enum() -> None:
 
 @pytest.mark.parametrize("value", [dt.timedelta(1), [1], {"a": 1}, object(), 1j])
 def test_to_sql_value_unsupported_type(value: object) -> None:
-    with pytest.raises(TypeError, match="input 'v'.*cannot be bound as a SQL parameter"):
+    with pytest.raises(TypeError, match=r"input 'v'.*cannot be bound as a SQL parameter"):
         to_sql_value(value, name="v")
 
 
@@ -185,7 +185,9 @@ def test_datetime_compares_with_sqlite_timestamps() -> None:
         "insert into e values (datetime('2024-01-02 03:04:05')), ('2024-01-01 00:00:00');"
     )
     since = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
-    sql, params = render_parameterized("select ts from e where ts >= {{ .inputs.since }}", {"since": since})
+    sql, params = render_parameterized(
+        "select ts from e where ts >= {{ .inputs.since }}", {"since": since}
+    )
     assert _run(sql, params, setup) == [("2024-01-02 03:04:05",)]
 
 
@@ -225,7 +227,8 @@ def test_quoted_placeholder_is_rejected_with_advice(tpl: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "tpl", ['select "{{ .inputs.c }}" from t', "select `{{ .inputs.c }}`", "select [{{ .inputs.c }}]"]
+    "tpl",
+    ['select "{{ .inputs.c }}" from t', "select `{{ .inputs.c }}`", "select [{{ .inputs.c }}]"],
 )
 def test_placeholder_in_quoted_identifier_is_rejected(tpl: str) -> None:
     with pytest.raises(ValueError, match="quoted identifier"):
@@ -240,7 +243,7 @@ def test_quotes_are_lexed_correctly_around_placeholders() -> None:
     )
     sql, params = render_parameterized(tpl, {"v": 1, "w": 2})
     assert sql.count(":p_v") == 1 and sql.count(":p_w") == 1
-    assert _run(sql, params) == [("a'b", "c\"d", "[x", 1, 2, b"\x00")]
+    assert _run(sql, params) == [("a'b", 'c"d', "[x", 1, 2, b"\x00")]
 
 
 @pytest.mark.parametrize("tpl", ["select ?", "select ?1", "select :x", "select @x", "select $x"])
@@ -254,7 +257,9 @@ def test_dollar_inside_identifier_is_not_a_parameter() -> None:
     assert _run(sql, {}) == [(1, "?", ":x")]
 
 
-@pytest.mark.parametrize("tpl", ["select {{ .input.x }}", "select {{inputs.x}}", "select {{ .inputs.a.b }}"])
+@pytest.mark.parametrize(
+    "tpl", ["select {{ .input.x }}", "select {{inputs.x}}", "select {{ .inputs.a.b }}"]
+)
 def test_near_miss_placeholders_are_rejected(tpl: str) -> None:
     with pytest.raises(ValueError, match="looks like a placeholder"):
         render_parameterized(tpl, {})
@@ -269,8 +274,27 @@ def test_placeholder_adjacent_to_identifiers_and_symbols() -> None:
 
 def test_scanner_finds_exactly_the_pattern_matches() -> None:
     rng = random.Random(1234)
-    pieces = ["{{ .inputs.a }}", "{{.inputs.b}}", "'", '"', "--", "\n", "/*", "*/", "{", "}",
-              "x", " ", "[", "]", "`", "{{ .inputs.a", "}}", ".inputs.", "{{"]
+    pieces = [
+        "{{ .inputs.a }}",
+        "{{.inputs.b}}",
+        "'",
+        '"',
+        "--",
+        "\n",
+        "/*",
+        "*/",
+        "{",
+        "}",
+        "x",
+        " ",
+        "[",
+        "]",
+        "`",
+        "{{ .inputs.a",
+        "}}",
+        ".inputs.",
+        "{{",
+    ]
     for _ in range(2000):
         tpl = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
         names = placeholders(tpl)
@@ -307,7 +331,9 @@ def test_render_textual_checks_inputs() -> None:
         render_textual("select 1", {"a": 1})
 
 
-@given(st.text(alphabet=st.sampled_from(list(" \t\n\r\x0b\x0c\xa0\u2003\u3000\x1cab'-")), max_size=40))
+@given(
+    st.text(alphabet=st.sampled_from(list(" \t\n\r\x0b\x0c\xa0\u2003\u3000\x1cab'-")), max_size=40)
+)
 def test_collapse_whitespace_matches_flytekit_formula(text: str) -> None:
     import re
 
@@ -319,7 +345,10 @@ def _flytekit_cases() -> list[tuple[str, dict]]:
     cases: list[tuple[str, dict]] = [
         ("select * from t limit {{ .inputs.limit }}", {"limit": 3}),
         ("select  *\n from   t\n\twhere name = '{{.inputs.name}}'\n", {"name": "a  b\nc"}),
-        ("select {{ .inputs.a }}, {{.INPUTS.a}}, {{ .Inputs.b }} -- c\n from t", {"a": 1.5, "b": True}),
+        (
+            "select {{ .inputs.a }}, {{.INPUTS.a}}, {{ .Inputs.b }} -- c\n from t",
+            {"a": 1.5, "b": True},
+        ),
         ("  {{ .inputs.x }}{{ .inputs.x }}  ", {"x": "{{ .inputs.y }}", "y": "Z"}),
         ("select {{ .inputs.y }} , {{ .inputs.x }}", {"x": "{{ .inputs.y }}", "y": "Z"}),
         ("select '{{ .inputs.s }}'", {"s": "it's"}),
@@ -329,8 +358,25 @@ def _flytekit_cases() -> list[tuple[str, dict]]:
         ("select 1", {"extra": 1}),
     ]
     rng = random.Random(99)
-    pieces = ["{{ .inputs.a }}", "{{.inputs.b}}", "{{ .INPUTS.a}}", " ", "  ", "\n", "\t",
-              "\u00a0", "x", "'", "--", "{{", "}}", ".inputs.", "select", "{{ .inputs.a", "\r\n"]
+    pieces = [
+        "{{ .inputs.a }}",
+        "{{.inputs.b}}",
+        "{{ .INPUTS.a}}",
+        " ",
+        "  ",
+        "\n",
+        "\t",
+        "\u00a0",
+        "x",
+        "'",
+        "--",
+        "{{",
+        "}}",
+        ".inputs.",
+        "select",
+        "{{ .inputs.a",
+        "\r\n",
+    ]
     for _ in range(300):
         tpl = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 16)))
         values = {"a": rng.choice([1, "v a", 2.5, " {{ .inputs.b }} "]), "b": rng.choice([0, "w"])}
