@@ -56,7 +56,10 @@ def _start_podman_service(sock: Path) -> tuple[str, int]:
         raise RuntimeError(f"no container-host setup script at {setup} (SHIM_CONTAINER_SETUP)")
     proc = subprocess.run(
         ["bash", str(setup), "--service", str(sock)],
-        capture_output=True, text=True, timeout=900, check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     lines = proc.stdout.strip().splitlines()
     if proc.returncode != 0 or len(lines) < 2 or not lines[-2].startswith("DOCKER_HOST="):
@@ -97,8 +100,9 @@ def docker_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     saved_host = os.environ.get("DOCKER_HOST")
     if not saved_host and not os.path.exists("/var/run/docker.sock"):
         if not shutil.which("podman"):
-            unavailable("no container engine: DOCKER_HOST is unset, no /var/run/docker.sock, "
-                        "no podman")
+            unavailable(
+                "no container engine: DOCKER_HOST is unset, no /var/run/docker.sock, no podman"
+            )
         if os.geteuid() != 0:
             unavailable("DOCKER_HOST is unset; start `podman system service` and set it")
         sock = Path(tempfile_dir()) / f"shim-test-podman-{uuid.uuid4().hex[:8]}.sock"
@@ -162,8 +166,6 @@ def leftovers(docker_client: Any) -> Callable[[tuple[str, str]], list[Any]]:
     """``leftovers(label)``: the containers (any state) that still carry ``label``."""
 
     def find(label: tuple[str, str]) -> list[Any]:
-        return docker_client.containers.list(
-            all=True, filters={"label": f"{label[0]}={label[1]}"}
-        )
+        return docker_client.containers.list(all=True, filters={"label": f"{label[0]}={label[1]}"})
 
     return find

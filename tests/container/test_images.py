@@ -48,8 +48,11 @@ def test_both_images_build(docker_client: Any, base_image: str, sqlite3_image: s
 
 
 def test_runs_as_non_root_with_a_writable_home(docker_client: Any, image: str) -> None:
-    res = _run(docker_client, image,
-               ["sh", "-c", "id -u; id -g; pwd; echo $HOME; touch $HOME/x /tmp/y && echo ok"])
+    res = _run(
+        docker_client,
+        image,
+        ["sh", "-c", "id -u; id -g; pwd; echo $HOME; touch $HOME/x /tmp/y && echo ok"],
+    )
     assert res.exit_code == 0, res.logs
     uid, gid, cwd, home, ok = res.logs.split()
     assert (uid, gid) == ("1000", "1000")
@@ -133,29 +136,42 @@ def test_sqlite3_image_has_its_dependencies(docker_client: Any, sqlite3_image: s
 # --- run_container: the container is removed on every path ------------------------------------
 
 
-def test_removed_after_success(docker_client: Any, base_image: str, run_label: tuple[str, str],
-                               leftovers: Leftovers) -> None:
-    res = _run(docker_client, base_image, ["sh", "-c", "echo to-out; echo to-err >&2"],
-               labels=dict([run_label]))
+def test_removed_after_success(
+    docker_client: Any, base_image: str, run_label: tuple[str, str], leftovers: Leftovers
+) -> None:
+    res = _run(
+        docker_client,
+        base_image,
+        ["sh", "-c", "echo to-out; echo to-err >&2"],
+        labels=dict([run_label]),
+    )
     assert (res.exit_code, res.timed_out) == (0, False)
     assert "to-out" in res.logs and "to-err" in res.logs
     assert leftovers(run_label) == []
 
 
-def test_removed_after_failure(docker_client: Any, base_image: str, run_label: tuple[str, str],
-                               leftovers: Leftovers) -> None:
-    res = _run(docker_client, base_image, ["sh", "-c", "echo boom >&2; exit 3"],
-               labels=dict([run_label]))
+def test_removed_after_failure(
+    docker_client: Any, base_image: str, run_label: tuple[str, str], leftovers: Leftovers
+) -> None:
+    res = _run(
+        docker_client, base_image, ["sh", "-c", "echo boom >&2; exit 3"], labels=dict([run_label])
+    )
     assert (res.exit_code, res.timed_out) == (3, False)
     assert "boom" in res.logs
     assert leftovers(run_label) == []
 
 
-def test_removed_after_timeout(docker_client: Any, base_image: str, run_label: tuple[str, str],
-                               leftovers: Leftovers) -> None:
+def test_removed_after_timeout(
+    docker_client: Any, base_image: str, run_label: tuple[str, str], leftovers: Leftovers
+) -> None:
     start = time.monotonic()
-    res = _run(docker_client, base_image, ["sh", "-c", "echo started; sleep 60"], timeout=2,
-               labels=dict([run_label]))
+    res = _run(
+        docker_client,
+        base_image,
+        ["sh", "-c", "echo started; sleep 60"],
+        timeout=2,
+        labels=dict([run_label]),
+    )
     assert res.timed_out
     assert res.exit_code != 0
     assert "started" in res.logs
@@ -163,8 +179,13 @@ def test_removed_after_timeout(docker_client: Any, base_image: str, run_label: t
     assert leftovers(run_label) == []
 
 
-def test_removed_after_interrupt(docker_client: Any, base_image: str, run_label: tuple[str, str],
-                                 leftovers: Leftovers, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_removed_after_interrupt(
+    docker_client: Any,
+    base_image: str,
+    run_label: tuple[str, str],
+    leftovers: Leftovers,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from docker.models.containers import Container
 
     def interrupted(self: Any, **kw: Any) -> None:
@@ -177,8 +198,9 @@ def test_removed_after_interrupt(docker_client: Any, base_image: str, run_label:
     assert leftovers(run_label) == []
 
 
-def test_command_not_found(docker_client: Any, base_image: str, run_label: tuple[str, str],
-                           leftovers: Leftovers) -> None:
+def test_command_not_found(
+    docker_client: Any, base_image: str, run_label: tuple[str, str], leftovers: Leftovers
+) -> None:
     with pytest.raises(ContainerRunError, match="no-such-command"):
         _run(docker_client, base_image, ["no-such-command"], labels=dict([run_label]))
     assert leftovers(run_label) == []
@@ -192,8 +214,13 @@ def test_missing_image(docker_client: Any) -> None:
 def test_env_and_mounts(docker_client: Any, base_image: str, tmp_path: Path) -> None:
     (tmp_path / "in.txt").write_text("hello")
     tmp_path.chmod(0o755)  # readable by the image's user (uid 1000)
-    res = _run(docker_client, base_image, ["sh", "-c", "cat /data/in.txt; echo \" $GREETING\""],
-               env={"GREETING": "world"}, mounts=[(str(tmp_path), "/data", "ro")])
+    res = _run(
+        docker_client,
+        base_image,
+        ["sh", "-c", 'cat /data/in.txt; echo " $GREETING"'],
+        env={"GREETING": "world"},
+        mounts=[(str(tmp_path), "/data", "ro")],
+    )
     assert res.exit_code == 0, res.logs
     assert res.logs.strip() == "hello world"
 
@@ -201,15 +228,22 @@ def test_env_and_mounts(docker_client: Any, base_image: str, tmp_path: Path) -> 
 # --- run_task_in_container: staging dir at the same path, host network, forwarded env ----------
 
 
-def test_stage_dir_is_shared_at_the_same_path(docker_client: Any, base_image: str,
-                                              tmp_path: Path) -> None:
+def test_stage_dir_is_shared_at_the_same_path(
+    docker_client: Any, base_image: str, tmp_path: Path
+) -> None:
     stage = tmp_path / "stage"
     (stage / "inputs").mkdir(parents=True)
     (stage / "inputs" / "inputs.pb").write_bytes(b"\x01\x02")
     out = stage / "outputs" / "result.txt"
     script = f"cat {stage}/inputs/inputs.pb > /dev/null && mkdir -p {out.parent} && id -u > {out}"
-    res = run_task_in_container(base_image, ["sh", "-c", script], stage_dir=str(stage),
-                                env={}, timeout=120, client=docker_client)
+    res = run_task_in_container(
+        base_image,
+        ["sh", "-c", script],
+        stage_dir=str(stage),
+        env={},
+        timeout=120,
+        client=docker_client,
+    )
     assert res.exit_code == 0, res.logs
     uid = out.read_text().strip()
     assert uid == ("1000" if os.getuid() == 0 else str(os.getuid()))
@@ -221,9 +255,14 @@ def test_stage_dir_is_shared_at_the_same_path(docker_client: Any, base_image: st
 def test_stage_dir_as_file_url(docker_client: Any, base_image: str, tmp_path: Path) -> None:
     stage = tmp_path / "stage"
     stage.mkdir()
-    res = run_task_in_container(base_image, ["sh", "-c", f"echo x > {stage}/f"],
-                                stage_dir=f"file://{stage}", env={}, timeout=120,
-                                client=docker_client)
+    res = run_task_in_container(
+        base_image,
+        ["sh", "-c", f"echo x > {stage}/f"],
+        stage_dir=f"file://{stage}",
+        env={},
+        timeout=120,
+        client=docker_client,
+    )
     assert res.exit_code == 0, res.logs
     assert (stage / "f").read_text() == "x\n"
 
@@ -253,9 +292,13 @@ def loopback_http() -> Iterator[str]:
         server.server_close()
 
 
-def test_host_network_and_forwarded_env(docker_client: Any, base_image: str, tmp_path: Path,
-                                        loopback_http: str,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_host_network_and_forwarded_env(
+    docker_client: Any,
+    base_image: str,
+    tmp_path: Path,
+    loopback_http: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("FLYTE_AWS_ENDPOINT", loopback_http)
     monkeypatch.setenv("_FSEC_GROUP_KEY", "s3cret")
     monkeypatch.setenv("SHIM_NOT_FORWARDED", "1")
@@ -266,8 +309,14 @@ def test_host_network_and_forwarded_env(docker_client: Any, base_image: str, tmp
         "print(os.environ.get('_FSEC_GROUP_KEY'), os.environ.get('SHIM_NOT_FORWARDED'),"
         " os.environ.get('EXTRA'))\n"
     )
-    res = run_task_in_container(base_image, ["python", "-c", script], stage_dir=str(tmp_path),
-                                env={"EXTRA": "given"}, timeout=120, client=docker_client)
+    res = run_task_in_container(
+        base_image,
+        ["python", "-c", script],
+        stage_dir=str(tmp_path),
+        env={"EXTRA": "given"},
+        timeout=120,
+        client=docker_client,
+    )
     assert res.exit_code == 0, res.logs
     assert res.logs.split("\n")[:2] == ["from-the-host", "s3cret None given"]
 
@@ -277,36 +326,68 @@ def test_host_network_and_forwarded_env(docker_client: Any, base_image: str, tmp
 
 def test_render_args_substitutes_backend_variables() -> None:
     args = [
-        "pyflyte-execute", "--inputs", "{{.input}}", "--output-prefix", "{{ .OutputPrefix }}",
-        "--raw-output-data-prefix", "{{.rawOutputDataPrefix}}",
-        "--checkpoint-path", "{{.checkpointOutputPrefix}}",
-        "--prev-checkpoint", "{{ .prevCheckpointPrefix}}",
-        "--", "{{.taskTemplatePath }}", "shim_sqlite3.SQLite3TaskExecutor",
+        "pyflyte-execute",
+        "--inputs",
+        "{{.input}}",
+        "--output-prefix",
+        "{{ .OutputPrefix }}",
+        "--raw-output-data-prefix",
+        "{{.rawOutputDataPrefix}}",
+        "--checkpoint-path",
+        "{{.checkpointOutputPrefix}}",
+        "--prev-checkpoint",
+        "{{ .prevCheckpointPrefix}}",
+        "--",
+        "{{.taskTemplatePath }}",
+        "shim_sqlite3.SQLite3TaskExecutor",
     ]
     values = {
-        "input": "/s/inputs.pb", "outputPrefix": "/s/out", "rawOutputDataPrefix": "/s/raw",
-        "taskTemplatePath": "/s/task.pb", "checkpointOutputPrefix": "/s/cp",
+        "input": "/s/inputs.pb",
+        "outputPrefix": "/s/out",
+        "rawOutputDataPrefix": "/s/raw",
+        "taskTemplatePath": "/s/task.pb",
+        "checkpointOutputPrefix": "/s/cp",
         "prevCheckpointPrefix": '""',
     }
     assert render_args(args, values) == [
-        "pyflyte-execute", "--inputs", "/s/inputs.pb", "--output-prefix", "/s/out",
-        "--raw-output-data-prefix", "/s/raw", "--checkpoint-path", "/s/cp",
-        "--prev-checkpoint", '""', "--", "/s/task.pb", "shim_sqlite3.SQLite3TaskExecutor",
+        "pyflyte-execute",
+        "--inputs",
+        "/s/inputs.pb",
+        "--output-prefix",
+        "/s/out",
+        "--raw-output-data-prefix",
+        "/s/raw",
+        "--checkpoint-path",
+        "/s/cp",
+        "--prev-checkpoint",
+        '""',
+        "--",
+        "/s/task.pb",
+        "shim_sqlite3.SQLite3TaskExecutor",
     ]
 
 
 def test_render_args_leaves_unknown_and_dotted_placeholders() -> None:
     args = ["{{.unknown}}", "x={{ .inputs.limit }}", "{{input}}", "a{{.INPUT}}b{{.input}}c"]
     assert render_args(args, {"input": "I"}) == [
-        "{{.unknown}}", "x={{ .inputs.limit }}", "{{input}}", "aIbIc",
+        "{{.unknown}}",
+        "x={{ .inputs.limit }}",
+        "{{input}}",
+        "aIbIc",
     ]
 
 
 def test_forwarded_env_selects_storage_and_secrets() -> None:
     environ = {
-        "AWS_ACCESS_KEY_ID": "a", "FLYTE_AWS_ENDPOINT": "http://e", "_FSEC_A_B": "s",
-        "AWS_CA_BUNDLE": "/host/path", "HOME": "/root", "PATH": "/bin",
+        "AWS_ACCESS_KEY_ID": "a",
+        "FLYTE_AWS_ENDPOINT": "http://e",
+        "_FSEC_A_B": "s",
+        "AWS_CA_BUNDLE": "/host/path",
+        "HOME": "/root",
+        "PATH": "/bin",
     }
     assert forwarded_env(environ) == {
-        "AWS_ACCESS_KEY_ID": "a", "FLYTE_AWS_ENDPOINT": "http://e", "_FSEC_A_B": "s",
+        "AWS_ACCESS_KEY_ID": "a",
+        "FLYTE_AWS_ENDPOINT": "http://e",
+        "_FSEC_A_B": "s",
     }

@@ -1,8 +1,30 @@
 """shimkit-sqlite3: the SQLite3 task and its executor.
 
-Kept light on purpose: importing the package imports nothing heavy. The pure pieces live in
+``SQLite3Task`` and ``SQLite3Config`` are what workflow users import; ``SQLite3TaskExecutor``
+is what the image runs. Attributes load lazily, so the runtime importing
+``shim_sqlite3.executor`` does not pull in the authoring side. The pure pieces live in
 ``shim_sqlite3.query`` (placeholders and rendering), ``shim_sqlite3.archive`` (safe
 extraction) and ``shim_sqlite3.reader`` (read-only query streamed to parquet; imports pyarrow).
 """
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "SQLite3Task": "shim_sqlite3.task",
+    "SQLite3Config": "shim_sqlite3.config",
+    "SQLite3TaskExecutor": "shim_sqlite3.executor",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shim_sqlite3' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -35,10 +35,9 @@ class SQLite3TaskExecutor(ShimTaskExecutor):
         from shim_sqlite3.reader import query_to_parquet
 
         cfg: SQLite3Custom = tt.task_config
-        try:
-            query.check_inputs(cfg.query_template, list(inputs))
+        try:  # both renderers check placeholders against inputs (for templates from elsewhere)
             if tt.task_type_version == 0:
-                sql, params = query.render_textual(cfg.query_template, inputs), {}
+                sql, params = query.render_textual(cfg.query_template, inputs), None
             else:
                 sql, params = query.render_parameterized(cfg.query_template, inputs)
         except (ValueError, TypeError) as e:
