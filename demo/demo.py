@@ -29,13 +29,23 @@ def make_database(path: Path, rows: int) -> None:
     rng = random.Random(7)
     countries = ["NL", "DE", "FR", "US", "JP", "BR", "IN", "ZA"]
     con = sqlite3.connect(tmp)
-    con.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, country TEXT, "
-                "amount REAL, items INTEGER, note TEXT)")
+    con.execute(
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, country TEXT, "
+        "amount REAL, items INTEGER, note TEXT)"
+    )
     con.executemany(
         "INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?)",
-        ((i, f"customer-{rng.randrange(20_000):05d}", rng.choice(countries),
-          round(rng.uniform(1, 500), 2), rng.randrange(1, 12),
-          "it's a gift" if i % 97 == 0 else None) for i in range(rows)),
+        (
+            (
+                i,
+                f"customer-{rng.randrange(20_000):05d}",
+                rng.choice(countries),
+                round(rng.uniform(1, 500), 2),
+                rng.randrange(1, 12),
+                "it's a gift" if i % 97 == 0 else None,
+            )
+            for i in range(rows)
+        ),
     )
     con.commit()
     con.close()
@@ -44,8 +54,9 @@ def make_database(path: Path, rows: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--runner", default="subprocess",
-                    choices=["inprocess", "subprocess", "container"])
+    ap.add_argument(
+        "--runner", default="subprocess", choices=["inprocess", "subprocess", "container"]
+    )
     ap.add_argument("--country", default="NL")
     ap.add_argument("--min-amount", type=float, default=250.0)
     args = ap.parse_args()
@@ -86,8 +97,9 @@ def main() -> int:
     print(f"running demo.big_orders with runner={args.runner} (store: {STORE})", flush=True)
     t = time.perf_counter()
     df = orders(country=args.country, min_amount=args.min_amount, runner=args.runner)
-    timings.append((f"run task ({args.runner}: serialize, stage, execute, collect)",
-                    time.perf_counter() - t))
+    timings.append(
+        (f"run task ({args.runner}: serialize, stage, execute, collect)", time.perf_counter() - t)
+    )
 
     t = time.perf_counter()
     table = df.to_arrow()

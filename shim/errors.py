@@ -88,7 +88,7 @@ class RecoverableError(UserError):
 # --- platform failures ---------------------------------------------------------------------------
 
 
-class SystemError_(ShimError):  # noqa: N801 - avoid shadowing the builtin SystemError
+class SystemError_(ShimError):
     """A failure of the platform, not of the task's logic."""
 
     origin = "SYSTEM"
@@ -124,7 +124,7 @@ class TerminatedError(SystemError_):
 # --- control flow and local runs -------------------------------------------------------------
 
 
-class IgnoreOutputs(Exception):  # noqa: N818 - flytekit's name for the same signal
+class IgnoreOutputs(Exception):
     """Raised by an executor to end without writing outputs.pb or error.pb."""
 
 

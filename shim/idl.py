@@ -4,8 +4,16 @@ Everything else in shimkit imports protobuf message classes from here, so the wi
 schema has a single point of contact and the import cost is paid once.
 """
 
-from flyteidl.core import errors_pb2, identifier_pb2, interface_pb2, literals_pb2, security_pb2
-from flyteidl.core import execution_pb2, tasks_pb2, types_pb2
+from flyteidl.core import (
+    errors_pb2,
+    execution_pb2,
+    identifier_pb2,
+    interface_pb2,
+    literals_pb2,
+    security_pb2,
+    tasks_pb2,
+    types_pb2,
+)
 from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 
 # tasks

@@ -18,8 +18,11 @@ def cli() -> None:
 
 @cli.command(
     "execute",
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
-                      "help_option_names": []},
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+        "help_option_names": [],
+    },
     add_help_option=False,
 )
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)

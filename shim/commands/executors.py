@@ -12,7 +12,9 @@ def executors_cmd() -> None:
 
     found = sorted(entry_points(group="shim.executors"), key=lambda e: e.name)
     if not found:
-        click.echo("no executors installed (install an executor distribution, e.g. shimkit-sqlite3)")
+        click.echo(
+            "no executors installed (install an executor distribution, e.g. shimkit-sqlite3)"
+        )
     for ep in found:
         click.echo(f"{ep.name}\t{ep.value.replace(':', '.')}")
     for ep in sorted(entry_points(group="shim.executor_aliases"), key=lambda e: e.name):

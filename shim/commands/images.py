@@ -19,16 +19,18 @@ def images_group() -> None:
 @click.option("--base-image", default=None, help="BASE_IMAGE build argument")
 @click.option("--tag", default=None, help="tag (only with a single image name)")
 @click.option("--repo-root", default=None, help="source tree holding images/ (default: this one)")
-def build_cmd(names: tuple[str, ...], base_image: str | None, tag: str | None,
-              repo_root: str | None) -> None:
+def build_cmd(
+    names: tuple[str, ...], base_image: str | None, tag: str | None, repo_root: str | None
+) -> None:
     """Build NAMES (default: all; see `shim images list`)."""
     from shim.images import IMAGES, build_image
 
     selected = list(names) or list(IMAGES)
     unknown = [n for n in selected if n not in IMAGES]
     if unknown:
-        click.echo(f"shim images build: unknown image(s) {unknown}; known: {list(IMAGES)}",
-                   err=True)
+        click.echo(
+            f"shim images build: unknown image(s) {unknown}; known: {list(IMAGES)}", err=True
+        )
         sys.exit(2)
     if tag and len(selected) != 1:
         click.echo("shim images build: --tag needs exactly one image name", err=True)

@@ -23,7 +23,9 @@ def load_target(target: str) -> Any:
     """``path/to/file.py:name`` or ``package.module:name`` -> the task object."""
     module_ref, sep, attr = target.rpartition(":")
     if not sep or not module_ref or not attr:
-        raise TargetError(f"target {target!r} must look like 'file.py:task' or 'package.module:task'")
+        raise TargetError(
+            f"target {target!r} must look like 'file.py:task' or 'package.module:task'"
+        )
     if module_ref.endswith(".py") or "/" in module_ref:
         path = Path(module_ref)
         if not path.is_file():
@@ -67,7 +69,8 @@ def parse_input(name: str, raw: str, py_type: Any) -> Any:
             return py_type(raw)
         except ValueError:
             raise click.BadParameter(
-                f"input {name!r}: expected {py_type.__name__}, got {raw!r}") from None
+                f"input {name!r}: expected {py_type.__name__}, got {raw!r}"
+            ) from None
     if base is File or py_type is File:
         return File(raw)
     if base is Directory or py_type is Directory:
@@ -98,14 +101,25 @@ def show(value: Any, rows: int) -> str:
 
 @click.command("run")
 @click.argument("target")
-@click.option("-i", "--input", "inputs", multiple=True, metavar="NAME=VALUE",
-              help="an input value (repeatable); lists, dicts as JSON")
-@click.option("--runner", type=click.Choice(["inprocess", "subprocess", "container"]),
-              default=None, help="where the entrypoint runs (default: inprocess, or SHIM_RUNNER)")
+@click.option(
+    "-i",
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="an input value (repeatable); lists, dicts as JSON",
+)
+@click.option(
+    "--runner",
+    type=click.Choice(["inprocess", "subprocess", "container"]),
+    default=None,
+    help="where the entrypoint runs (default: inprocess, or SHIM_RUNNER)",
+)
 @click.option("--store", default=None, help="object-store URL to stage data in (default: local)")
 @click.option("--rows", default=10, show_default=True, help="rows of a dataframe to print")
-def run_cmd(target: str, inputs: tuple[str, ...], runner: str | None, store: str | None,
-            rows: int) -> None:
+def run_cmd(
+    target: str, inputs: tuple[str, ...], runner: str | None, store: str | None, rows: int
+) -> None:
     """Run TARGET (file.py:task or package.module:task) and print its outputs."""
     try:
         task = load_target(target)
@@ -116,7 +130,8 @@ def run_cmd(target: str, inputs: tuple[str, ...], runner: str | None, store: str
                 raise click.BadParameter(f"--input {item!r} must be NAME=VALUE")
             if name not in task.interface.inputs:
                 raise click.BadParameter(
-                    f"task has no input {name!r}; inputs are {list(task.interface.inputs)}")
+                    f"task has no input {name!r}; inputs are {list(task.interface.inputs)}"
+                )
             values[name] = parse_input(name, raw, task.interface.inputs[name])
         start = time.perf_counter()
         result = task(**values, runner=runner, store=store)

@@ -44,6 +44,7 @@ from typing import Any
 
 from shim.errors import ShimError
 from shim.images import ContainerEngineError, connect
+from shim.local.staging import render_args
 
 __all__ = [
     "FORWARDED_ENV",
@@ -75,8 +76,6 @@ FORWARDED_ENV_PREFIXES = ("_FSEC_",)
 #: Label put on every container this module creates (value: a per-run id).
 RUN_LABEL = "io.shimkit.run"
 
-_VAR = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
-
 
 class ContainerRunError(ShimError):
     """A container could not be created or started (image missing, command not found, ...)."""
@@ -97,21 +96,6 @@ class ContainerResult:
     exit_code: int
     logs: str
     timed_out: bool = False
-
-
-def render_args(args: Sequence[str], values: Mapping[str, str]) -> list[str]:
-    """Substitute ``{{.name}}`` in ``args`` as the Flyte backend does.
-
-    Names match case-insensitively, with optional spaces inside the braces (``{{ .Input }}``).
-    Unknown names are left untouched (the entrypoint treats them as absent); so are
-    placeholders with dots such as the SQL templates' ``{{ .inputs.x }}``.
-    """
-    lookup = {k.lower(): v for k, v in values.items()}
-
-    def sub(m: re.Match[str]) -> str:
-        return lookup.get(m.group(1).lower(), m.group(0))
-
-    return [_VAR.sub(sub, a) for a in args]
 
 
 def run_container(
@@ -313,6 +297,7 @@ def run_task_in_container(
     network: str = "host",
     forward_env: bool = True,
     client: Any = None,
+    read_only_dirs: Sequence[str] = (),
 ) -> ContainerResult:
     """Run one task execution in ``image``: the local runner's ``runner="container"``.
 
@@ -324,10 +309,12 @@ def run_task_in_container(
     The environment is the host's storage configuration (:data:`FORWARDED_ENV`, ``_FSEC_*``
     secrets; skip with ``forward_env=False``) overlaid with ``env``. ``user=None`` chooses as
     the module docstring explains (image user + world-writable staging dir when the host user
-    is root, else the host's ``uid:gid``).
+    is root, else the host's ``uid:gid``). ``read_only_dirs`` are bind-mounted read-only at
+    the same paths (the local runner mounts its store root, so data kept there is readable).
     """
     full_env = forwarded_env() if forward_env else {}
-    mounts: list[tuple[str, str, str]] = []
+    # read-only directories first, so a stage dir nested inside one is mounted over it
+    mounts: list[tuple[str, str, str]] = [(d, d, "ro") for d in read_only_dirs]
     local = _local_dir(stage_dir)
     if local is not None:
         os.makedirs(local, exist_ok=True)

@@ -74,11 +74,19 @@ def run_task(
     else:
         from shim.local.container import run_task_in_container
 
-        res = run_task_in_container(task.image, args, stage_dir=stage.base, env=env,
-                                    timeout=timeout)
+        from shim.storage import is_local, local_path
+
+        # the store root is mounted read-only, so data kept there (a database) is readable
+        root = [os.path.dirname(local_path(stage.base))] if is_local(stage.base) else []
+        res = run_task_in_container(
+            task.image, args, stage_dir=stage.base, env=env, timeout=timeout, read_only_dirs=root
+        )
         _forward_timings(res.logs)
-        detail = f"container exit status {res.exit_code}" + (
-            " (timed out)" if res.timed_out else "") + f"; last output:\n{_tail(res.logs)}"
+        detail = (
+            f"container exit status {res.exit_code}"
+            + (" (timed out)" if res.timed_out else "")
+            + f"; last output:\n{_tail(res.logs)}"
+        )
     return collect_outputs(task, stage, storage, detail=detail)
 
 

@@ -1,4 +1,4 @@
-"""Where a local run stages its template, inputs and outputs, and how container args are rendered."""
+"""Where a local run stages its template, inputs and outputs; how container args are rendered."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ _VAR = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
 
 
 def render_args(args: list[str], values: dict[str, str]) -> list[str]:
-    """Substitute ``{{.name}}`` (case-insensitive, optional spaces) as the Flyte backend does.
+    """Substitute ``{{.name}}`` in ``args`` as the Flyte backend does.
 
-    Unknown variables are left untouched; the entrypoint treats them as absent.
+    Names match case-insensitively, with optional spaces inside the braces (``{{ .Input }}``).
+    Unknown names are left untouched (the entrypoint treats them as absent); so are
+    placeholders with dots such as the SQL templates' ``{{ .inputs.x }}``.
     """
     lookup = {k.lower(): v for k, v in values.items()}
 

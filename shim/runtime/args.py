@@ -35,7 +35,7 @@ class ExecuteArgs:
 
 
 def absent(value: str | None) -> str | None:
-    """``None`` for the values that mean "absent": empty, ``""``, ``'""'``, unrendered ``{{.x}}``."""
+    """``None`` for values that mean "absent": empty, ``""``, ``'""'``, unrendered ``{{.x}}``."""
     if value is None:
         return None
     v = value.strip()
@@ -50,16 +50,25 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="shim execute", add_help=True, allow_abbrev=False,
-                description="Run a pre-built task from its template (the container entrypoint).")
+    p = _Parser(
+        prog="shim execute",
+        add_help=True,
+        allow_abbrev=False,
+        description="Run a pre-built task from its template (the container entrypoint).",
+    )
     p.add_argument("--inputs", help="URL of inputs.pb (a LiteralMap)")
     p.add_argument("--output-prefix", help="where outputs.pb or error.pb is written")
     p.add_argument("--raw-output-data-prefix", help="where offloaded data (files, dataframes) goes")
     p.add_argument("--checkpoint-path", help="where this attempt may write checkpoints")
     p.add_argument("--prev-checkpoint", help="checkpoint of the previous attempt, if any")
     p.add_argument("--resolver", default=SHIM_RESOLVER, help="task resolver import path")
-    p.add_argument("--supervise", dest="supervise", action="store_true", default=None,
-                   help="run the work in a child process and report its abrupt death")
+    p.add_argument(
+        "--supervise",
+        dest="supervise",
+        action="store_true",
+        default=None,
+        help="run the work in a child process and report its abrupt death",
+    )
     p.add_argument("--no-supervise", dest="supervise", action="store_false")
     # accepted for compatibility with pyflyte-execute, and ignored
     p.add_argument("--test", action="store_true", help=argparse.SUPPRESS)
@@ -72,7 +81,7 @@ def parse_execute_args(argv: list[str]) -> ExecuteArgs:
     """Parse the flags before ``--`` and keep everything after it as resolver arguments."""
     if "--" in argv:
         i = argv.index("--")
-        flags, rest = argv[:i], argv[i + 1:]
+        flags, rest = argv[:i], argv[i + 1 :]
     else:
         flags, rest = argv, []
     ns = _parser().parse_args(flags)

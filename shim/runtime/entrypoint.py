@@ -75,8 +75,10 @@ def run(
         storage = default_storage()
     progress = progress or Progress()
     if not args.output_prefix:
-        _stderr("--output-prefix is required (absent or unrendered); no error document "
-                "can be written without it")
+        _stderr(
+            "--output-prefix is required (absent or unrendered); no error document "
+            "can be written without it"
+        )
         return 2
     from shim.storage import join
 
@@ -128,8 +130,12 @@ def _execute(
 
     progress.enter("execute")
     ctx = ExecutionContext(
-        working_dir=work, raw_output_prefix=raw, output_prefix=args.output_prefix,
-        storage=storage, transfer=transfer, checkpoint_path=args.checkpoint_path,
+        working_dir=work,
+        raw_output_prefix=raw,
+        output_prefix=args.output_prefix,
+        storage=storage,
+        transfer=transfer,
+        checkpoint_path=args.checkpoint_path,
         prev_checkpoint=args.prev_checkpoint,
     )
     token = _set(ctx)
@@ -288,9 +294,11 @@ def _report(exc: BaseException, phase: str, storage: Any, prefix: str) -> int:
         _stderr(f"{c.code} ({kind}) in phase '{phase}'")
     try:
         storage.put_bytes(url, idl.serialize(errordoc.error_document(c)))
-    except BaseException as write_exc:  # noqa: BLE001 - the last resort is a line on stderr
-        _stderr(f"could not write the error document to {url} "
-                f"({type(write_exc).__name__}: {write_exc}); the failure was {c.code}: {exc}")
+    except BaseException as write_exc:
+        _stderr(
+            f"could not write the error document to {url} "
+            f"({type(write_exc).__name__}: {write_exc}); the failure was {c.code}: {exc}"
+        )
         return 1
     return 1 if errordoc.fail_on_error() else 0
 

@@ -50,8 +50,12 @@ def classify(exc: BaseException, *, phase: str) -> Classified:
     if isinstance(exc, ShimError):
         origin = exc.origin
         code = f"{origin}:{exc.code}"
-        if phase == "execute" and not type(exc).__module__.startswith("shim."):
-            # an executor's own error class: report it by its name, as for any exception
+        if (
+            phase == "execute"
+            and not type(exc).__module__.startswith("shim.")
+            and "code" not in type(exc).__dict__
+        ):
+            # an executor's own error class without a code of its own: report it by its name
             code = f"{origin}:{type(exc).__name__}"
         return Classified(code, exc.recoverable, origin, format_message(exc))
     if isinstance(exc, MemoryError):

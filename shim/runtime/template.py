@@ -53,7 +53,7 @@ class TaskTemplateModel:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> TaskTemplateModel:
-        """Parse serialized ``TaskTemplate`` bytes; raises ``google.protobuf.message.DecodeError``."""
+        """Parse serialized ``TaskTemplate`` bytes (raises protobuf's ``DecodeError``)."""
         pb = idl.TaskTemplate()
         pb.ParseFromString(data)
         return cls(pb=pb, custom=struct_to_dict(pb.custom) if pb.HasField("custom") else {})

@@ -125,8 +125,12 @@ def _container(task: TaskTemplate, sctx: SerializationContext, tt: Any) -> None:
 def _auto_cache_version(tt: Any) -> str:
     """A cache version derived from what determines the result: type, custom, interface."""
     h = hashlib.sha256()
-    for part in (tt.type.encode(), str(tt.task_type_version).encode(),
-                 idl.serialize(tt.custom), idl.serialize(tt.interface)):
+    for part in (
+        tt.type.encode(),
+        str(tt.task_type_version).encode(),
+        idl.serialize(tt.custom),
+        idl.serialize(tt.interface),
+    ):
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
     return h.hexdigest()[:16]

@@ -12,8 +12,8 @@ from shim.task.resources import (
     Documentation,
     PodTemplate,
     Resources,
-    ReusePolicy,
     RetryStrategy,
+    ReusePolicy,
     Secret,
     Timeout,
     as_timedelta,
@@ -83,14 +83,15 @@ class TaskTemplate:
             self.short_name = self.name.rsplit(".", 1)[-1]
         retry_count(self.retries)
         as_timedelta(self.timeout)
-        if isinstance(self.cache, str):
-            if self.cache not in ("auto", "override", "disable"):
-                raise ValueError(
-                    f"cache must be 'auto', 'override', 'disable' or a Cache, got {self.cache!r}"
-                )
-        if isinstance(self.max_inline_io_bytes, bool) or not isinstance(
-            self.max_inline_io_bytes, int
-        ) or self.max_inline_io_bytes <= 0:
+        if isinstance(self.cache, str) and self.cache not in ("auto", "override", "disable"):
+            raise ValueError(
+                f"cache must be 'auto', 'override', 'disable' or a Cache, got {self.cache!r}"
+            )
+        if (
+            isinstance(self.max_inline_io_bytes, bool)
+            or not isinstance(self.max_inline_io_bytes, int)
+            or self.max_inline_io_bytes <= 0
+        ):
             raise ValueError(
                 f"max_inline_io_bytes must be a positive int, got {self.max_inline_io_bytes!r}"
             )
@@ -101,8 +102,8 @@ class TaskTemplate:
         for name in self.interface.inputs:
             if name in RESERVED_INPUTS:
                 raise ValueError(
-                    f"input name {name!r} is reserved for local calls ({', '.join(RESERVED_INPUTS)})"
-                    "; rename the input"
+                    f"input name {name!r} is reserved for local calls "
+                    f"({', '.join(RESERVED_INPUTS)}); rename the input"
                 )
 
     @property
@@ -168,8 +169,9 @@ class TaskTemplate:
     def post(self, return_vals: Any) -> Any:
         return return_vals
 
-    def forward(self, *args: Any, runner: str | None = None, store: str | None = None,
-                **kwargs: Any) -> Any:
+    def forward(
+        self, *args: Any, runner: str | None = None, store: str | None = None, **kwargs: Any
+    ) -> Any:
         """Run locally: serialize, stage inputs, run ``shim execute``'s code, decode outputs.
 
         ``runner`` is ``"inprocess"`` (default, or ``SHIM_RUNNER``), ``"subprocess"`` or
@@ -226,10 +228,18 @@ class TaskTemplate:
         changes = {
             k: v
             for k, v in dict(
-                short_name=short_name, resources=resources, cache=cache, retries=retries,
-                timeout=timeout, reusable=reusable, env_vars=env_vars, secrets=secrets,
-                max_inline_io_bytes=max_inline_io_bytes, pod_template=pod_template,
-                queue=queue, interruptible=interruptible,
+                short_name=short_name,
+                resources=resources,
+                cache=cache,
+                retries=retries,
+                timeout=timeout,
+                reusable=reusable,
+                env_vars=env_vars,
+                secrets=secrets,
+                max_inline_io_bytes=max_inline_io_bytes,
+                pod_template=pod_template,
+                queue=queue,
+                interruptible=interruptible,
             ).items()
             if v is not _UNSET
         }

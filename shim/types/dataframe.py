@@ -19,6 +19,7 @@ pyarrow and pandas are imported only inside the functions that need them.
 
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 import typing
@@ -438,12 +439,30 @@ class DataFrameHandler(Handler):
         return DataFrame(sd.uri, columns=declared, ctx=ctx, dataset_type=sdt)
 
     def guess(self, lt):
+        if lt.WhichOneof("type") == "schema":
+            # flytekit's legacy FlyteSchema (its SQLite3Task's default output): flytekit's own
+            # runtime answers it with a parquet structured dataset, and so does shimkit.
+            cols = lt.schema.columns
+            if not cols:
+                return DataFrame
+            return DataFrame[{c.name: _SCHEMA_COLUMN_TYPES[c.type] for c in cols}]
         if lt.WhichOneof("type") != "structured_dataset_type":
             return None
         cols = lt.structured_dataset_type.columns
         if not cols:
             return DataFrame
         return DataFrame[{c.name: _guess_column(c.literal_type) for c in cols}]
+
+
+#: ``SchemaType.SchemaColumn.SchemaColumnType`` values -> Python column types
+_SCHEMA_COLUMN_TYPES: dict[int, Any] = {
+    0: int,  # INTEGER
+    1: float,  # FLOAT
+    2: str,  # STRING
+    3: bool,  # BOOLEAN
+    4: datetime.datetime,  # DATETIME
+    5: datetime.timedelta,  # DURATION
+}
 
 
 def _guess_column(lt: idl.LiteralType) -> Any:

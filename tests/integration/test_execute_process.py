@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from shim import idl
 from shim.types import TransferContext, to_python
 from tests.support import executors as ex
@@ -30,8 +28,9 @@ def classification(prefix: str) -> tuple[str, str, str]:
 def decode(lm, name, py_type, tmp_path):
     from shim.storage import default_storage
 
-    ctx = TransferContext(storage=default_storage(), raw_output_prefix=str(tmp_path / "r"),
-                          scratch_dir=tmp_path)
+    ctx = TransferContext(
+        storage=default_storage(), raw_output_prefix=str(tmp_path / "r"), scratch_dir=tmp_path
+    )
     return to_python(lm.literals[name], py_type, ctx, name=name)
 
 
@@ -110,7 +109,7 @@ def test_executor_raises_value_error(tmp_path):
 
 def test_executor_not_importable(tmp_path):
     s = stage_task(echo_task(int), {"x": 1}, str(tmp_path))
-    args = s.args[:-1] + ["no_such_package.module.Executor"]
+    args = [*s.args[:-1], "no_such_package.module.Executor"]
     proc = shim_execute(args)
     assert classification(s.outputs) == ("USER:ExecutorNotFound", "NON_RECOVERABLE", "USER")
     assert "no_such_package" in proc.stderr

@@ -22,8 +22,9 @@ def test_echo_on_s3(s3_env, s3_bucket, tmp_path):
     lm = read_outputs(s.outputs)
     from shim.storage import default_storage
 
-    ctx = TransferContext(storage=default_storage(), raw_output_prefix=f"{s3_bucket}/r",
-                          scratch_dir=tmp_path)
+    ctx = TransferContext(
+        storage=default_storage(), raw_output_prefix=f"{s3_bucket}/r", scratch_dir=tmp_path
+    )
     assert to_python(lm.literals["y"], str, ctx, name="y") == "over s3"
 
 
@@ -40,17 +41,27 @@ def test_error_document_on_s3(s3_env, s3_bucket):
     assert shim_execute(s.args, env=s3_env).returncode == 0
     err = read_error(s.outputs)
     assert (err.code, kind_name(err), origin_name(err)) == (
-        "USER:ValueError", "NON_RECOVERABLE", "USER")
+        "USER:ValueError",
+        "NON_RECOVERABLE",
+        "USER",
+    )
 
 
 def test_unreachable_storage_is_system_recoverable(s3_env, tmp_path):
     s = stage_task(echo_task(int), {"x": 1}, str(tmp_path))
     args = list(s.args)
     args[args.index("--inputs") + 1] = "s3://bucket/inputs.pb"
-    env = dict(s3_env, FLYTE_AWS_ENDPOINT="http://127.0.0.1:9", SHIM_STORAGE_DEADLINE="3",
-               SHIM_STORAGE_RETRIES="3")
+    env = dict(
+        s3_env,
+        FLYTE_AWS_ENDPOINT="http://127.0.0.1:9",
+        SHIM_STORAGE_DEADLINE="3",
+        SHIM_STORAGE_RETRIES="3",
+    )
     proc = shim_execute(args, env=env)
     assert proc.returncode == 0, proc.stderr
     err = read_error(s.outputs)
     assert (err.code, kind_name(err), origin_name(err)) == (
-        "SYSTEM:StorageError", "RECOVERABLE", "SYSTEM")
+        "SYSTEM:StorageError",
+        "RECOVERABLE",
+        "SYSTEM",
+    )

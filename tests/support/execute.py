@@ -44,14 +44,20 @@ def stage_task(task: Any, inputs: dict[str, Any], base: str) -> Staged:
     return Staged(stage, args[1:])
 
 
-def shim_execute(args: list[str], env: dict[str, str] | None = None,
-                 timeout: float = 120) -> subprocess.CompletedProcess:
+def shim_execute(
+    args: list[str], env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """Run ``python -m shim execute ARGS`` in a fresh process with the repo importable."""
     full = dict(os.environ)
     full["PYTHONPATH"] = os.pathsep.join([str(REPO), full.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     full.update(env or {})
-    return subprocess.run([sys.executable, "-m", "shim", "execute", *args], env=full,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "shim", "execute", *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def read_error(prefix: str) -> Any | None:

@@ -10,9 +10,15 @@ from tests.support import executors as ex
 IMAGE = "shimkit-test:dev"
 
 
-def make_task(executor: type, inputs: dict[str, Any] | None = None,
-              outputs: dict[str, Any] | None = None, *, name: str | None = None,
-              task_config: Any = None, **kwargs: Any) -> PythonCustomizedContainerTask:
+def make_task(
+    executor: type,
+    inputs: dict[str, Any] | None = None,
+    outputs: dict[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    task_config: Any = None,
+    **kwargs: Any,
+) -> PythonCustomizedContainerTask:
     return PythonCustomizedContainerTask(
         name=name or f"tests.{executor.__name__}",
         container_image=IMAGE,
@@ -30,5 +36,9 @@ def three_outputs_task() -> PythonCustomizedContainerTask:
 
 
 def echo_task(py_type: Any = int) -> PythonCustomizedContainerTask:
-    return make_task(ex.EchoExecutor, inputs={"x": py_type}, outputs={"y": py_type},
-                     name=f"tests.echo_{getattr(py_type, '__name__', 'value')}")
+    return make_task(
+        ex.EchoExecutor,
+        inputs={"x": py_type},
+        outputs={"y": py_type},
+        name=f"tests.echo_{getattr(py_type, '__name__', 'value')}",
+    )

@@ -7,8 +7,10 @@ import pytest
 from shim.runtime.args import FLYTEKIT_RESOLVER, UsageError, absent, parse_execute_args
 
 
-@pytest.mark.parametrize("value", ["", '""', "''", "'\"\"'", "{{.prevCheckpointPrefix}}",
-                                   "{{ .PrevCheckpointPrefix }}", "  "])
+@pytest.mark.parametrize(
+    "value",
+    ["", '""', "''", "'\"\"'", "{{.prevCheckpointPrefix}}", "{{ .PrevCheckpointPrefix }}", "  "],
+)
 def test_absent_values(value):
     assert absent(value) is None
 
@@ -19,12 +21,25 @@ def test_present_values(value):
 
 
 def test_parse_full_command_line():
-    a = parse_execute_args([
-        "--inputs", "s3://b/in.pb", "--output-prefix", "s3://b/out",
-        "--raw-output-data-prefix", "s3://b/raw", "--checkpoint-path", "s3://b/ck",
-        "--prev-checkpoint", '""', "--resolver", FLYTEKIT_RESOLVER, "--",
-        "s3://b/task.pb", "flytekit.extras.sqlite3.task.SQLite3TaskExecutor",
-    ])
+    a = parse_execute_args(
+        [
+            "--inputs",
+            "s3://b/in.pb",
+            "--output-prefix",
+            "s3://b/out",
+            "--raw-output-data-prefix",
+            "s3://b/raw",
+            "--checkpoint-path",
+            "s3://b/ck",
+            "--prev-checkpoint",
+            '""',
+            "--resolver",
+            FLYTEKIT_RESOLVER,
+            "--",
+            "s3://b/task.pb",
+            "flytekit.extras.sqlite3.task.SQLite3TaskExecutor",
+        ]
+    )
     assert a.inputs == "s3://b/in.pb" and a.output_prefix == "s3://b/out"
     assert a.raw_output_data_prefix == "s3://b/raw" and a.checkpoint_path == "s3://b/ck"
     assert a.prev_checkpoint is None
@@ -33,8 +48,20 @@ def test_parse_full_command_line():
 
 
 def test_flytekit_only_flags_are_accepted():
-    a = parse_execute_args(["--test", "--dynamic-addl-distro", "x", "--dynamic-dest-dir", "y",
-                            "--output-prefix", "/o", "--", "t", "m.C"])
+    a = parse_execute_args(
+        [
+            "--test",
+            "--dynamic-addl-distro",
+            "x",
+            "--dynamic-dest-dir",
+            "y",
+            "--output-prefix",
+            "/o",
+            "--",
+            "t",
+            "m.C",
+        ]
+    )
     assert a.output_prefix == "/o"
 
 

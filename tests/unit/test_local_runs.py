@@ -15,9 +15,17 @@ def _store(tmp_path, monkeypatch):
     monkeypatch.setenv("SHIM_LOCAL_STORE", str(tmp_path / "store"))
 
 
-@pytest.mark.parametrize("py_type,value", [(int, 42), (str, "héllo"), (float, 2.5),
-                                           (bool, True), (list[int], [1, 2, 3]),
-                                           (dict[str, float], {"a": 1.5})])
+@pytest.mark.parametrize(
+    "py_type,value",
+    [
+        (int, 42),
+        (str, "héllo"),
+        (float, 2.5),
+        (bool, True),
+        (list[int], [1, 2, 3]),
+        (dict[str, float], {"a": 1.5}),
+    ],
+)
 def test_echo_round_trip(py_type, value):
     assert echo_task(py_type)(x=value) == value
 
@@ -62,7 +70,10 @@ def test_recoverable_error_type():
     with pytest.raises(TaskFailedError) as ei:
         t()
     assert (ei.value.code, ei.value.kind, ei.value.origin) == (
-        "USER:FlakyError", "RECOVERABLE", "USER")
+        "USER:FlakyError",
+        "RECOVERABLE",
+        "USER",
+    )
 
 
 def test_wrong_output_type_is_system_non_recoverable():
@@ -75,7 +86,7 @@ def test_wrong_output_type_is_system_non_recoverable():
 
 
 def test_wrong_input_type_fails_before_running():
-    with pytest.raises(TypeMismatchError, match="'x'.*int.*str"):
+    with pytest.raises(TypeMismatchError, match=r"'x'.*int.*str"):
         echo_task(int)(x="abc")
 
 
@@ -88,13 +99,16 @@ def test_unknown_and_missing_inputs():
 
 def test_ignore_outputs_writes_neither_document():
     t = make_task(ex.IgnoresOutputs, outputs={"y": int})
-    with pytest.raises(LocalRunError, match="neither outputs.pb nor error.pb"):
+    with pytest.raises(LocalRunError, match=r"neither outputs\.pb nor error\.pb"):
         t()
 
 
 def test_typed_config_keeps_ints():
-    t = make_task(ex.TypedConfigExecutor, outputs={"port_type": str, "port": int},
-                  task_config=ex.PortConfig(host="db", port=5432))
+    t = make_task(
+        ex.TypedConfigExecutor,
+        outputs={"port_type": str, "port": int},
+        task_config=ex.PortConfig(host="db", port=5432),
+    )
     out = t()
     assert out.port_type == "int" and out.port == 5432
 

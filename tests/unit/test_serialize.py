@@ -62,14 +62,21 @@ def test_golden_container_args():
 def test_container_args_follow_wire_contract():
     args = list(to_idl(golden_task()).container.args)
     assert args[0] == "pyflyte-execute"
-    assert args[args.index("--resolver") + 1] == "shim.runtime.resolver.default_task_template_resolver"
+    assert (
+        args[args.index("--resolver") + 1] == "shim.runtime.resolver.default_task_template_resolver"
+    )
     sep = args.index("--")
-    assert args[sep + 1:] == ["{{.taskTemplatePath}}",
-                              "tests.support.executors.TypedConfigExecutor"]
-    for flag, var in [("--inputs", "{{.input}}"), ("--output-prefix", "{{.outputPrefix}}"),
-                      ("--raw-output-data-prefix", "{{.rawOutputDataPrefix}}"),
-                      ("--checkpoint-path", "{{.checkpointOutputPrefix}}"),
-                      ("--prev-checkpoint", "{{.prevCheckpointPrefix}}")]:
+    assert args[sep + 1 :] == [
+        "{{.taskTemplatePath}}",
+        "tests.support.executors.TypedConfigExecutor",
+    ]
+    for flag, var in [
+        ("--inputs", "{{.input}}"),
+        ("--output-prefix", "{{.outputPrefix}}"),
+        ("--raw-output-data-prefix", "{{.rawOutputDataPrefix}}"),
+        ("--checkpoint-path", "{{.checkpointOutputPrefix}}"),
+        ("--prev-checkpoint", "{{.prevCheckpointPrefix}}"),
+    ]:
         assert args[args.index(flag) + 1] == var
     assert not to_idl(golden_task()).container.command
 
@@ -77,11 +84,19 @@ def test_container_args_follow_wire_contract():
 def test_same_task_same_bytes_across_processes():
     here = hashlib.sha256(to_bytes(golden_task())).hexdigest()
     assert here == hashlib.sha256(to_bytes(golden_task())).hexdigest()
-    code = ("import hashlib; from shim import to_bytes; from tests.unit.test_serialize import "
-            "golden_task; print(hashlib.sha256(to_bytes(golden_task())).hexdigest())")
+    code = (
+        "import hashlib; from shim import to_bytes; from tests.unit.test_serialize import "
+        "golden_task; print(hashlib.sha256(to_bytes(golden_task())).hexdigest())"
+    )
     for seed in ("1", "2", "3"):
-        out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                             text=True, env=dict(os.environ, PYTHONHASHSEED=seed), check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, PYTHONHASHSEED=seed),
+            check=True,
+        )
         assert out.stdout.strip() == here
 
 

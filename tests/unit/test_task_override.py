@@ -11,8 +11,9 @@ from shim.task.interface import NativeInterface
 
 
 def base(**kw) -> TaskTemplate:
-    return TaskTemplate(name="pkg.mod.task", interface=NativeInterface({"x": int}, {"y": int}),
-                        **kw)
+    return TaskTemplate(
+        name="pkg.mod.task", interface=NativeInterface({"x": int}, {"y": int}), **kw
+    )
 
 
 def test_defaults_follow_flyte_sdk():
@@ -53,8 +54,11 @@ def test_explicit_falsy_values_override():
 
 def test_reusable_task_rejects_resources_env_secrets_without_off():
     t = base(reusable=ReusePolicy(replicas=2))
-    for kw in ({"resources": Resources(cpu=2)}, {"env_vars": {"A": "1"}},
-               {"secrets": [Secret("g")]}):
+    for kw in (
+        {"resources": Resources(cpu=2)},
+        {"env_vars": {"A": "1"}},
+        {"secrets": [Secret("g")]},
+    ):
         with pytest.raises(ValueError, match="reusable='off'"):
             t.override(**kw)
     o = t.override(resources=Resources(cpu=2), env_vars={"A": "1"}, reusable="off")

@@ -16,12 +16,10 @@ TASK_TYPE_VERSION = 1
 
 
 def default_image() -> str:
-    try:
-        from importlib.metadata import version
+    """The tag ``shim images build sqlite3`` gives the image built from this source tree."""
+    from shim.images import IMAGES
 
-        return f"shimkit-sqlite3:{version('shimkit')}"
-    except Exception:
-        return "shimkit-sqlite3:dev"
+    return IMAGES["sqlite3"].tag
 
 
 def _results_type(output_schema_type: Any) -> Any:
@@ -89,5 +87,8 @@ class SQLite3Task(PythonCustomizedContainerTask[SQLite3Config]):
 
     def get_custom(self) -> dict[str, Any]:
         cfg = self.task_config
-        return {"query_template": self._query_template, "uri": cfg.uri,
-                "compressed": bool(cfg.compressed)}
+        return {
+            "query_template": self._query_template,
+            "uri": cfg.uri,
+            "compressed": bool(cfg.compressed),
+        }
