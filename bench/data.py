@@ -22,10 +22,7 @@ def make_db(path: Path, rows: int) -> Path:
     con.execute(SCHEMA)
     con.executemany(
         "insert into t values (?, ?, ?, ?, ?)",
-        (
-            (i, i * 0.5, f"name-{i}", "abc"[i % 3], i % 7 if i % 3 else None)
-            for i in range(rows)
-        ),
+        ((i, i * 0.5, f"name-{i}", "abc"[i % 3], i % 7 if i % 3 else None) for i in range(rows)),
     )
     con.commit()
     con.close()

@@ -30,9 +30,9 @@ def execute_main(argv: list[str]) -> int:
         from shim.runtime.supervisor import supervise_execute
 
         return supervise_execute(argv)
-    from shim.runtime.entrypoint import run
+    from shim.runtime.entrypoint import run, supervised_progress
 
-    return run(args, handle_sigterm=True)
+    return run(args, handle_sigterm=True, progress=supervised_progress())
 
 
 def main(argv: list[str] | None = None) -> Any:

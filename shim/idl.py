@@ -38,6 +38,7 @@ EnumType = types_pb2.EnumType
 UnionType = types_pb2.UnionType
 TypeStructure = types_pb2.TypeStructure
 StructuredDatasetType = types_pb2.StructuredDatasetType
+SchemaType = types_pb2.SchemaType
 
 # literals
 Literal = literals_pb2.Literal
@@ -73,3 +74,23 @@ __all__ = [name for name in dir() if name[0].isupper()]
 def serialize(message) -> bytes:
     """Deterministic bytes for a message: map entries sorted, so equal messages give equal bytes."""
     return message.SerializeToString(deterministic=True)
+
+
+# admin messages (registration packages, ``shim package``): loaded on first use, so the
+# container entrypoint never pays for them
+_ADMIN = {
+    "TaskSpec": ("flyteidl.admin.task_pb2", "TaskSpec"),
+    "DescriptionEntity": ("flyteidl.admin.description_entity_pb2", "DescriptionEntity"),
+    "Description": ("flyteidl.admin.description_entity_pb2", "Description"),
+}
+
+
+def __getattr__(name: str):
+    if name in _ADMIN:
+        import importlib
+
+        module, attr = _ADMIN[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,6 +7,7 @@ import click
 from shim.commands.executors import executors_cmd
 from shim.commands.images import images_group
 from shim.commands.inspect import inspect_cmd
+from shim.commands.package import package_cmd
 from shim.commands.run import run_cmd
 
 
@@ -35,5 +36,6 @@ def execute_cmd(argv: tuple[str, ...]) -> None:
 
 cli.add_command(run_cmd)
 cli.add_command(inspect_cmd)
+cli.add_command(package_cmd)
 cli.add_command(executors_cmd)
 cli.add_command(images_group)

@@ -39,8 +39,16 @@ from shim.runtime.template import TaskTemplateModel
 PHASES = ("start", "load-template", "read-inputs", "execute", "write-outputs", "done")
 
 
+#: environment variable naming the file descriptor a supervisor follows the phases on
+SUPERVISOR_FD_ENV = "SHIM_SUPERVISOR_FD"
+
+
 class Progress:
-    """The phase the execution is in, with timings; ``on_change`` lets a supervisor follow it."""
+    """The phase the execution is in, with timings; ``on_change`` lets a supervisor follow it.
+
+    ``on_change(name)`` is called with each new phase and with the terminal events
+    ``"=error-written"`` / ``"=error-unwritten"`` (see :meth:`notify`).
+    """
 
     def __init__(self, on_change: Any = None) -> None:
         self.phase = "start"
@@ -56,9 +64,39 @@ class Progress:
         if self._on_change is not None:
             self._on_change(phase)
 
+    def notify(self, event: str) -> None:
+        """Tell the supervisor about a terminal event (the phase does not change)."""
+        if self._on_change is not None:
+            self._on_change("=" + event)
+
     def summary(self) -> str:
         parts = [f"{k}={v * 1000:.1f}ms" for k, v in self.timings.items()]
         return " ".join(parts) + f" total={(self._last - self._t0) * 1000:.1f}ms"
+
+
+def supervised_progress() -> Progress | None:
+    """A :class:`Progress` that reports to the supervisor's pipe, when there is one.
+
+    The supervisor passes the write end of a pipe as ``SHIM_SUPERVISOR_FD``; each phase change
+    is one line on it (a few bytes, six times per execution). The variable is removed from
+    the environment so that processes started by the executor do not write to the pipe.
+    """
+    raw = os.environ.pop(SUPERVISOR_FD_ENV, "")
+    if not raw:
+        return None
+    try:
+        fd = int(raw)
+        os.fstat(fd)
+    except (ValueError, OSError):
+        return None
+
+    def report(name: str) -> None:
+        try:
+            os.write(fd, name.encode("utf-8", "replace") + b"\n")
+        except OSError:  # the supervisor is gone; carry on
+            pass
+
+    return Progress(on_change=report)
 
 
 def run(
@@ -98,7 +136,7 @@ def run(
         except BaseException as exc:  # every failure becomes an error document
             if isinstance(exc, KeyboardInterrupt):
                 exc = TerminatedError(f"interrupted during phase '{progress.phase}'")
-            return _report(exc, progress.phase, storage, prefix)
+            return _report(exc, progress, storage, prefix)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -279,32 +317,47 @@ def _clear_stale(storage: Any, prefix: str) -> None:
         storage.delete(join(prefix, name))
 
 
-def _report(exc: BaseException, phase: str, storage: Any, prefix: str) -> int:
+def _report(exc: BaseException, progress: Progress, storage: Any, prefix: str) -> int:
     from shim.storage import join
 
+    phase = progress.phase
     c = errordoc.classify(exc, phase=phase)
     url = join(prefix, errordoc.error_file_name())
     kind = "recoverable" if c.recoverable else "non-recoverable"
+    redact = errordoc.redactor()
     if isinstance(exc, ShimError):
-        _stderr(f"{c.code} ({kind}) in phase '{phase}': {exc}")
+        _stderr(redact(f"{c.code} ({kind}) in phase '{phase}': {exc}"))
     else:
         import traceback
 
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        print(redact(tb.rstrip()), file=sys.stderr, flush=True)
         _stderr(f"{c.code} ({kind}) in phase '{phase}'")
     try:
-        storage.put_bytes(url, idl.serialize(errordoc.error_document(c)))
-    except BaseException as write_exc:
-        _stderr(
+        storage.put_bytes(url, idl.serialize(errordoc.error_document(c, redact=redact)))
+    except BaseException as write_exc:  # the last resort is a line on stderr
+        line = (
             f"could not write the error document to {url} "
             f"({type(write_exc).__name__}: {write_exc}); the failure was {c.code}: {exc}"
         )
+        _stderr(redact(" ".join(line.split())))
+        progress.notify("error-unwritten")
         return 1
+    progress.notify("error-written")
     return 1 if errordoc.fail_on_error() else 0
 
 
 def _install_sigterm(progress: Progress) -> Any:
+    """SIGTERM raises :class:`TerminatedError` in the main thread, once: a second SIGTERM
+    must not interrupt the writing of the error document, and a SIGTERM after the outputs
+    are written changes nothing."""
+    fired = False
+
     def on_sigterm(signum: int, frame: Any) -> None:
+        nonlocal fired
+        if fired or progress.phase == "done":
+            return
+        fired = True
         raise TerminatedError(f"received SIGTERM during phase '{progress.phase}'")
 
     try:

@@ -157,18 +157,22 @@ class Storage:
 
         cancel = threading.Event()
         workers = min(self.max_concurrency, len(pairs))
-        with ThreadPoolExecutor(workers, thread_name_prefix="shim-storage") as pool:
-            futures = [pool.submit(self._copy, s, d, op, cancel) for s, d, op in pairs]
-            try:
-                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                first = next((f.exception() for f in futures if f in done and f.exception()), None)
-                if first is not None:
-                    raise first
-            except BaseException:  # the first failure, or e.g. KeyboardInterrupt
-                cancel.set()
-                for f in futures:
-                    f.cancel()
-                raise  # after the pool has waited for the copies still running
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="shim-storage")
+        futures = [pool.submit(self._copy, s, d, op, cancel) for s, d, op in pairs]
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            first = next((f.exception() for f in futures if f in done and f.exception()), None)
+            if first is not None:
+                raise first
+        except BaseException as exc:  # the first failure, or e.g. SIGTERM / KeyboardInterrupt
+            cancel.set()
+            for f in futures:
+                f.cancel()
+            # a failed copy: wait for the copies still running, then raise; an interruption
+            # (raised in this thread by a signal handler) must not wait for a stalled copy
+            pool.shutdown(wait=not _interruption(exc, futures))
+            raise
+        pool.shutdown(wait=True)
 
     def _expand_dir(self, src: str, dst: str) -> list[tuple[str, str, str]]:
         src_local, dst_local = is_local(src), is_local(dst)
@@ -337,6 +341,11 @@ class _LocalErrors:
         return None
 
     def __exit__(self, et: type | None, exc: BaseException | None, tb: object) -> bool:
+        if isinstance(exc, ValueError) and "null byte" in str(exc):  # os calls reject NUL
+            raise UserError(
+                f"{_retry.what(self.op, repr(self.url))} failed: a path cannot hold a NUL byte",
+                code="InvalidURL",
+            ) from None
         if exc is None or not isinstance(exc, OSError) or isinstance(exc, StorageNotFoundError):
             return False
         if isinstance(exc, StorageError):
@@ -350,6 +359,11 @@ class _LocalErrors:
         raise StorageError(
             f"{_retry.what(self.op, self.url)} failed: {_retry.describe(exc)}"
         ) from exc
+
+
+def _interruption(exc: BaseException, futures: list[Any]) -> bool:
+    """Whether ``exc`` was raised in the calling thread (a signal), not by one of ``futures``."""
+    return not any(f.done() and not f.cancelled() and f.exception() is exc for f in futures)
 
 
 def _check_source(op: str, path: str, src: str, dst: str) -> str:

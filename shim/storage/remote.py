@@ -11,6 +11,9 @@ S3 configuration (read when the filesystem is first created; :func:`reset_cache`
   are required), else botocore's own chain (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/
   ``AWS_SESSION_TOKEN``, profiles, web identity, instance metadata, ...).
 - region: ``AWS_REGION``, else ``AWS_DEFAULT_REGION``.
+- timeouts: ``SHIM_STORAGE_CONNECT_TIMEOUT`` (seconds, default 5) and
+  ``SHIM_STORAGE_READ_TIMEOUT`` (seconds without a byte of the response, default 30), so that
+  a server that stalls becomes a transient error that is retried, never a hang.
 
 Retries inside the client are kept small on purpose so that shimkit's retry loop
 (:mod:`shim.storage.retry`) is the one in control of backoff, attempts and the deadline:
@@ -31,6 +34,8 @@ from shim.errors import UserError
 from .urls import scheme_of
 
 S3FS_RETRIES = 2
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 30.0
 S3_SCHEMES = ("s3", "s3a")
 _INSTALL_HINTS = {
     "s3": "pip install 'shimkit[s3]'",
@@ -64,7 +69,11 @@ def s3_options(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     secret = env.get("FLYTE_AWS_SECRET_ACCESS_KEY")
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
 
-    config_kwargs: dict[str, Any] = {"retries": {"total_max_attempts": 1}}
+    config_kwargs: dict[str, Any] = {
+        "retries": {"total_max_attempts": 1},
+        "connect_timeout": _seconds(env, "SHIM_STORAGE_CONNECT_TIMEOUT", CONNECT_TIMEOUT),
+        "read_timeout": _seconds(env, "SHIM_STORAGE_READ_TIMEOUT", READ_TIMEOUT),
+    }
     client_kwargs: dict[str, Any] = {}
     opts: dict[str, Any] = {
         "skip_instance_cache": True,
@@ -92,6 +101,19 @@ def s3_options(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     if region:
         client_kwargs["region_name"] = region
     return opts
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise UserError(f"{name}={raw!r} is not a positive number of seconds", code="InvalidConfig")
+    return value
 
 
 def _unsupported(scheme: str, url: str, detail: str = "") -> UserError:

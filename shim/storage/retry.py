@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-from shim.errors import StorageError, StorageNotFoundError
+from shim.errors import ShimError, StorageError, StorageNotFoundError
 
 log = logging.getLogger("shim.storage")
 
@@ -250,7 +250,7 @@ def call(
         attempt += 1
         try:
             return fn()
-        except (StorageError, StorageNotFoundError, Cancelled):
+        except (ShimError, Cancelled):  # StorageError, or e.g. TerminatedError from SIGTERM
             raise
         except Exception as exc:
             kind = classify(exc)
