@@ -9,7 +9,8 @@ Environments (created under ``bench/.work`` and cached):
 - ``shim-venv``: ``pip install '.[s3,dataframe]' executors/sqlite3`` (not editable) — what the
   sqlite3 image installs; reinstalled when the sources change. Every shimkit figure runs here.
 - ``flytekit-venv``: ``flytekit==1.16.*``, pandas, pyarrow — the reference.
-- the project's dev venv (the interpreter running this script): the ADBC floor, moto.
+- ``floor-venv``: adbc-driver-sqlite and pyarrow only — the floor script.
+- the project's dev venv (the interpreter running this script): moto, boto3.
 
 ``--quick`` runs a reduced set (< 2 minutes) and writes ``bench/.work/RESULTS-quick.md``.
 """
@@ -43,6 +44,7 @@ WORK = BENCH / ".work"
 DATA = WORK / "data"
 FK_VENV = WORK / "flytekit-venv"
 SHIM_VENV = WORK / "shim-venv"
+FLOOR_VENV = WORK / "floor-venv"
 DEV_PY = Path(sys.executable)
 sys.path.insert(0, str(BENCH))
 
@@ -169,6 +171,12 @@ def ensure_venvs() -> None:
         log("creating the flytekit venv (flytekit==1.16.*, pandas, pyarrow); cached afterwards")
         subprocess.run([base_python, "-m", "venv", "--clear", str(FK_VENV)], check=True)
         pip(FK_VENV, "flytekit==1.16.*", "pandas", "pyarrow")
+        stamp.write_text("ok\n")
+    stamp = FLOOR_VENV / ".bench-installed"
+    if not stamp.exists():
+        log("creating the floor venv (adbc-driver-sqlite, pyarrow); cached afterwards")
+        subprocess.run([base_python, "-m", "venv", "--clear", str(FLOOR_VENV)], check=True)
+        pip(FLOOR_VENV, "adbc-driver-sqlite", "pyarrow")
         stamp.write_text("ok\n")
     stamp = SHIM_VENV / ".bench-installed"
     want = sources_hash()
@@ -336,7 +344,7 @@ def section_sqlite(cfg: argparse.Namespace, res: dict) -> None:
         zdb = data.make_zip(db)
         for compressed in cfg.zip_modes:
             src = zdb if compressed else db
-            key = f"{label}{' zip' if compressed else ''}"
+            key = f"{label.upper() if label != '1k' else label}{' zipped' if compressed else ''}"
             where = WORK / "sqlite" / key.replace(" ", "-")
             shutil.rmtree(where, ignore_errors=True)
             spec = {"kind": "sqlite", "uri": src.as_uri(), "compressed": compressed, "query": SQL}
@@ -359,7 +367,7 @@ def section_sqlite(cfg: argparse.Namespace, res: dict) -> None:
                 else:
                     res.setdefault("cmd_sqlite_fk", command(side, args, w, "N"))
             floor_cmd = [
-                str(DEV_PY),
+                vpy(FLOOR_VENV),
                 str(BENCH / "floor.py"),
                 str(src),
                 str(where / "floor.parquet"),
@@ -616,9 +624,10 @@ def machine() -> dict:
         "shimkit": version_in(SHIM_VENV, "shimkit"),
         "pyarrow": version_in(SHIM_VENV, "pyarrow"),
         "s3fs": version_in(SHIM_VENV, "s3fs"),
-        "adbc": version_in(Path(sys.prefix), "adbc-driver-sqlite"),
+        "adbc": version_in(FLOOR_VENV, "adbc-driver-sqlite"),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": rev + (" + uncommitted changes" if dirty else ""),
+        "load_end": os.getloadavg(),
     }
 
 
@@ -630,6 +639,15 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 def fmt_s(x: float) -> str:
     return f"{x * 1000:.0f} ms" if x < 1 else f"{x:.2f} s"
+
+
+def _load(avg: tuple[float, ...]) -> str:
+    return "/".join(f"{x:.1f}" for x in avg)
+
+
+def _rows(key: str) -> str:
+    size, _, zipped = key.partition(" ")
+    return f"{size} rows" + (f", {zipped}" if zipped else "")
 
 
 def report(cfg: argparse.Namespace, res: dict, m: dict, took: float) -> str:
@@ -648,6 +666,15 @@ def report(cfg: argparse.Namespace, res: dict, m: dict, took: float) -> str:
         f"{m['pyarrow']}, s3fs {m['s3fs']}; flytekit {m['flytekit']} with pandas "
         f"{m['fk_pandas']}, pyarrow {m['fk_pyarrow']}; floor: adbc-driver-sqlite {m['adbc']}",
         f"- Date: {m['date']}",
+        *(
+            [
+                f"- Load average (1/5/15 min) at start {_load(res['load_start'])}, at end "
+                f"{_load(m['load_end'])}: other work on the machine inflates both sides; the "
+                "ratios come from the same run"
+            ]
+            if "load_start" in res and "load_end" in m
+            else []
+        ),
         "",
         "## Method",
         "",
@@ -720,15 +747,17 @@ def report(cfg: argparse.Namespace, res: dict, m: dict, took: float) -> str:
         rows, frows = [], []
         targets = {"1k": (0.25, None), "1m": (0.4, 0.25)}
         for key, st in res["sqlite"].items():
-            label = key.split()[0]
+            label = key.split()[0].lower()
             wt, rt = targets.get(label, (None, None))
             s, f, fl = st["shim"], st["flytekit"], st["floor"]
-            rows.append(target_row(f"{key} rows: wall", s.wall, f.wall, "{:.3f} s", wt).cells())
+            rows.append(target_row(f"{_rows(key)}: wall", s.wall, f.wall, "{:.3f} s", wt).cells())
             rows.append(
-                target_row(f"{key} rows: peak RSS", s.rss_mib, f.rss_mib, "{:.0f} MiB", rt).cells()
+                target_row(
+                    f"{_rows(key)}: peak RSS", s.rss_mib, f.rss_mib, "{:.0f} MiB", rt
+                ).cells()
             )
             lim = 1.3 if label == "1m" else None
-            r = target_row(f"{key} rows: wall vs floor", s.wall, fl.wall, "{:.3f} s", lim)
+            r = target_row(f"{_rows(key)}: wall vs floor", s.wall, fl.wall, "{:.3f} s", lim)
             frows.append([*r.cells()[:2], f"{fl.wall:.3f} s, {fl.rss_mib:.0f} MiB", *r.cells()[3:]])
         n = ", ".join(f"{cfg.sql_runs[k]} at {k}" for k, _ in cfg.sizes)
         md += [
@@ -738,14 +767,14 @@ def report(cfg: argparse.Namespace, res: dict, m: dict, took: float) -> str:
             "nullable int), result written as parquet to the raw output prefix; plain database "
             "file and zipped (`compressed=True`). shimkit: `SQLite3Task` via `shim execute`; "
             "flytekit: `flytekit.extras.sqlite3.task.SQLite3Task` via `pyflyte-execute` "
-            f"(default `FlyteSchema` output). One warm-up run, median of {n} runs.",
+            f"(default `FlyteSchema` output). One warm-up run, then the median of {n} runs.",
             "",
             table(H, rows),
             "",
             "Against the floor: the same query read by `adbc_driver_sqlite.dbapi` "
             "(`fetch_arrow_table`) and written by `pyarrow.parquet.write_table` in a plain script "
-            "(`bench/floor.py`, run with the dev venv's python, where pandas is installed and "
-            "imported by adbc's dbapi module; the zipped case unzips with `zipfile` first).",
+            "(`bench/floor.py` in `bench/.work/floor-venv`, which holds only adbc-driver-sqlite "
+            "and pyarrow; the zipped case unzips with `zipfile` first).",
             "",
             table(["", "shimkit", "floor (ADBC + pyarrow)", "ratio", "target", "met?"], frows),
             "",
@@ -871,7 +900,7 @@ def report(cfg: argparse.Namespace, res: dict, m: dict, took: float) -> str:
             "```",
             " ".join(res["cmd_sqlite"]),
             " ".join(res["cmd_sqlite_fk"]),
-            f"{DEV_PY} bench/floor.py <db> <out.parquet> [--zip]",
+            f"{vpy(FLOOR_VENV)} bench/floor.py <db> <out.parquet> [--zip]",
             "```",
             "",
         ]
@@ -904,7 +933,7 @@ def main() -> int:
         cfg.sizes = [("1k", 1000), ("100k", 100_000), ("1m", 1_000_000)]
         cfg.zip_modes = [False, True]
         cfg.sql_runs = {"1k": 7, "100k": 5, "1m": 5}
-        cfg.large_bytes, cfg.large_runs = GIB, int(os.environ.get("BENCH_LARGE_RUNS", "1"))
+        cfg.large_bytes, cfg.large_runs = GIB, int(os.environ.get("BENCH_LARGE_RUNS", "2"))
     sections = cfg.only or ["cold", "sqlite", "large", "footprint"]
     partial = cfg.quick or bool(cfg.only)
     saved = WORK / ("results-quick.pickle" if partial else "results.pickle")
@@ -913,7 +942,7 @@ def main() -> int:
     else:
         t0 = time.perf_counter()
         ensure_venvs()
-        res = {}
+        res = {"load_start": os.getloadavg()}
         funcs = {
             "cold": section_cold,
             "sqlite": section_sqlite,

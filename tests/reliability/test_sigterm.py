@@ -34,6 +34,7 @@ def test_sigterm_while_the_executor_blocks(tmp_path):
     _, err = proc.communicate(timeout=30)
     latency = time.monotonic() - t0
     assert proc.returncode == 0, err
+    print(f"SIGTERM to error document: {latency:.2f}s")
     assert latency < GRACE, latency
     assert classification(s.outputs) == ("SYSTEM:Terminated", "RECOVERABLE", "SYSTEM")
     assert "SIGTERM during phase 'execute'" in error_message(s.outputs)
@@ -52,6 +53,7 @@ def test_sigterm_during_local_upload(tmp_path):
     _, err = proc.communicate(timeout=30)
     latency = time.monotonic() - t0
     assert proc.returncode == 0, err
+    print(f"SIGTERM to error document: {latency:.2f}s")
     assert latency < GRACE, latency
     assert classification(s.outputs) == ("SYSTEM:Terminated", "RECOVERABLE", "SYSTEM")
     assert "phase 'write-outputs'" in error_message(s.outputs)
@@ -73,6 +75,7 @@ def test_sigterm_while_an_s3_upload_stalls(faulty_proxy, s3_env, s3_bucket):
     latency = time.monotonic() - t0
     faulty_proxy.heal()
     assert proc.returncode == 0, err
+    print(f"SIGTERM to error document: {latency:.2f}s")
     assert latency < GRACE, latency
     assert classification(s.outputs) == ("SYSTEM:Terminated", "RECOVERABLE", "SYSTEM")
     assert "phase 'write-outputs'" in error_message(s.outputs)
@@ -97,6 +100,7 @@ def test_sigterm_while_concurrent_s3_uploads_stall(faulty_proxy, s3_env, s3_buck
         faulty_proxy.heal()
         proc.kill()
         proc.communicate()
+    print(f"SIGTERM to error document: {latency:.2f}s")
     assert latency < GRACE, latency
     assert classification(s.outputs) == ("SYSTEM:Terminated", "RECOVERABLE", "SYSTEM")
     assert read_outputs(s.outputs) is None

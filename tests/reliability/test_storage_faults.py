@@ -100,3 +100,16 @@ def test_persistent_fault_everywhere_exits_non_zero_with_one_line(
     assert proc.stderr.count("could not write the error document") == 1
     assert elapsed < 25, elapsed
     print(f"gave up after {elapsed:.1f}s ({kind})")
+
+
+def test_s3_timeouts_come_from_the_environment():
+    from shim.errors import UserError
+    from shim.storage import s3_options
+
+    cfg = s3_options({})["config_kwargs"]
+    assert (cfg["connect_timeout"], cfg["read_timeout"]) == (5.0, 30.0)
+    env = {"SHIM_STORAGE_CONNECT_TIMEOUT": "1.5", "SHIM_STORAGE_READ_TIMEOUT": "7"}
+    cfg = s3_options(env)["config_kwargs"]
+    assert (cfg["connect_timeout"], cfg["read_timeout"]) == (1.5, 7.0)
+    with pytest.raises(UserError, match="SHIM_STORAGE_READ_TIMEOUT"):
+        s3_options({"SHIM_STORAGE_READ_TIMEOUT": "0"})

@@ -146,6 +146,7 @@ def test_sigterm_is_forwarded_and_reported_by_the_worker(tmp_path):
     _, err = proc.communicate(timeout=15)
     latency = time.monotonic() - t0
     assert proc.returncode == 0, err
+    print(f"SIGTERM to error document: {latency:.2f}s")
     assert latency < 5
     assert classification(s.outputs) == ("SYSTEM:Terminated", "RECOVERABLE", "SYSTEM")
     assert "SIGTERM during phase 'execute'" in error_message(s.outputs)
@@ -159,6 +160,7 @@ def test_worker_ignoring_sigterm_is_killed_after_the_grace(tmp_path):
     _, err = proc.communicate(timeout=15)
     latency = time.monotonic() - t0
     assert proc.returncode == 0, err
+    print(f"SIGTERM to error document: {latency:.2f}s")
     assert 1.4 < latency < 6
     assert classification(s.outputs) == ("SYSTEM:Terminated", "RECOVERABLE", "SYSTEM")
     msg = error_message(s.outputs)
