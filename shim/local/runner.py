@@ -73,7 +73,6 @@ def run_task(
         detail = _run_subprocess(exec_args, env, timeout)
     else:
         from shim.local.container import run_task_in_container
-
         from shim.storage import is_local, local_path
 
         # the store root is mounted read-only, so data kept there (a database) is readable

@@ -44,8 +44,9 @@ def test_file_store_in_container(sqlite3_image, docker_client, tmp_path, monkeyp
     assert df.uri.startswith(str(store))
 
 
-def test_s3_store_in_container(sqlite3_image, docker_client, s3_env, s3_bucket, tmp_path,
-                               monkeypatch):
+def test_s3_store_in_container(
+    sqlite3_image, docker_client, s3_env, s3_bucket, tmp_path, monkeypatch
+):
     monkeypatch.setenv("SHIM_LOCAL_STORE", str(tmp_path / "store"))
     db = make_db(tmp_path / "db.sqlite")
     default_storage().put_file(db, f"{s3_bucket}/dbs/db.sqlite")
@@ -59,9 +60,16 @@ def test_user_error_in_container(sqlite3_image, docker_client, tmp_path, monkeyp
     store = tmp_path / "store"
     monkeypatch.setenv("SHIM_LOCAL_STORE", str(store))
     db = make_db(store / "data" / "db.sqlite")
-    t = SQLite3Task(name="tests.container.bad", query_template="SELEC nonsense",
-                    task_config=SQLite3Config(uri=db.as_uri()), container_image=sqlite3_image)
+    t = SQLite3Task(
+        name="tests.container.bad",
+        query_template="SELEC nonsense",
+        task_config=SQLite3Config(uri=db.as_uri()),
+        container_image=sqlite3_image,
+    )
     with pytest.raises(TaskFailedError) as ei:
         t(runner="container")
     assert (ei.value.code, ei.value.kind, ei.value.origin) == (
-        "USER:QueryError", "NON_RECOVERABLE", "USER")
+        "USER:QueryError",
+        "NON_RECOVERABLE",
+        "USER",
+    )
