@@ -895,7 +895,7 @@ def report(cfg: argparse.Namespace, res: dict, m: dict, took: float) -> str:
         ]
     if "cmd_sqlite" in res:
         md += [
-            "SQLite3, 1M rows plain (same shape for the other sizes):",
+            "SQLite3, 1k rows, plain database (other sizes, zipped: other paths only):",
             "",
             "```",
             " ".join(res["cmd_sqlite"]),
