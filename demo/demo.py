@@ -87,11 +87,18 @@ def main() -> int:
     timings.append(("import shimkit + define task", time.perf_counter() - t))
 
     if args.runner == "container":
+        from shim.errors import ShimError
         from shim.images import build_image
 
         t = time.perf_counter()
         print(f"building image {orders.image} (cached after the first build) ...", flush=True)
-        build_image("sqlite3", tag=orders.image)
+        try:
+            build_image("sqlite3", tag=orders.image)
+        except ShimError as e:
+            print(f"demo: {e}\nOn a machine without Docker: sudo ../shared/container-host/"
+                  "setup.sh --service /tmp/podman.sock; export DOCKER_HOST=unix:///tmp/podman.sock",
+                  file=sys.stderr)
+            return 1
         timings.append(("build image", time.perf_counter() - t))
 
     print(f"running demo.big_orders with runner={args.runner} (store: {STORE})", flush=True)

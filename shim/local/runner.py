@@ -62,6 +62,8 @@ def run_task(
     args = render_args(task.container_args(sctx), stage.values())
     exec_args = _execute_flags(args)
     env = dict(task.env_vars or {})
+    if os.environ.get("SHIM_TIMINGS"):
+        env.setdefault("SHIM_TIMINGS", os.environ["SHIM_TIMINGS"])
     detail = ""
     if runner == "inprocess":
         from shim.runtime.args import parse_execute_args

@@ -1,0 +1,146 @@
+"""The `shim` command line: run, inspect, executors, images list, execute's usage errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from shim import idl, to_bytes
+from shim.commands import cli
+from shim.commands.inspect import NotAShimDocument, detect
+from tests.support import executors as ex
+from tests.support.tasks import make_task
+
+REPO = Path(__file__).resolve().parents[2]
+
+TASK_FILE = '''
+from tests.support import executors as ex
+from tests.support.tasks import make_task
+
+echo = make_task(ex.EchoExecutor, inputs={"x": int}, outputs={"y": int}, name="cli.echo")
+fails = make_task(ex.RaisesValueError, outputs={"y": int}, name="cli.fails")
+not_a_task = 3
+'''
+
+
+@pytest.fixture
+def task_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHIM_LOCAL_STORE", str(tmp_path / "store"))
+    path = tmp_path / "mytasks.py"
+    path.write_text(TASK_FILE)
+    return path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_run_prints_outputs(task_file):
+    r = invoke("run", f"{task_file}:echo", "-i", "x=41")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip() == "41"
+
+
+def test_run_task_failure_is_one_clear_message(task_file):
+    r = invoke("run", f"{task_file}:fails")
+    assert r.exit_code == 1
+    assert "USER:ValueError (NON_RECOVERABLE, USER)" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["-i", "x=abc"], "expected int"),
+        (["-i", "z=1"], "no input 'z'"),
+        (["-i", "x"], "NAME=VALUE"),
+    ],
+)
+def test_run_bad_inputs(task_file, args, needle):
+    r = CliRunner().invoke(cli, ["run", f"{task_file}:echo", *args])
+    assert r.exit_code != 0
+    assert needle in r.output
+
+
+@pytest.mark.parametrize(
+    "target,needle",
+    [
+        ("nofile.py:echo", "no such file"),
+        ("{file}:missing", "no attribute 'missing'"),
+        ("{file}:not_a_task", "not a shimkit task"),
+        ("justaname", "must look like"),
+    ],
+)
+def test_run_bad_targets(task_file, target, needle):
+    r = CliRunner().invoke(cli, ["run", target.format(file=task_file)])
+    assert r.exit_code == 1
+    assert needle in r.stderr
+
+
+def test_inspect_each_document_kind(tmp_path):
+    task = make_task(ex.EchoExecutor, inputs={"x": int}, outputs={"y": int})
+    (tmp_path / "task.pb").write_bytes(to_bytes(task))
+    lm = idl.LiteralMap()
+    lm.literals["x"].scalar.primitive.integer = 7
+    (tmp_path / "inputs.pb").write_bytes(idl.serialize(lm))
+    doc = idl.ErrorDocument()
+    doc.error.code = "USER:ValueError"
+    doc.error.message = "boom"
+    (tmp_path / "error.pb").write_bytes(idl.serialize(doc))
+    # names do not matter: detection is by content
+    (tmp_path / "blob").write_bytes(to_bytes(task))
+    expected = {"task.pb": "TaskTemplate", "inputs.pb": "LiteralMap",
+                "error.pb": "ErrorDocument", "blob": "TaskTemplate"}
+    for name, kind in expected.items():
+        r = invoke("inspect", str(tmp_path / name))
+        assert r.exit_code == 0, r.output
+        out = json.loads(r.stdout)
+        assert out["kind"] == kind
+    assert json.loads(invoke("inspect", str(tmp_path / "inputs.pb")).stdout)["document"][
+        "literals"]["x"]["scalar"]["primitive"]["integer"] == "7"
+
+
+@pytest.mark.parametrize("data", [b"", b"hello, this is plain text\n", os.urandom(64),
+                                  b"\x08\x96\x01"])
+def test_inspect_rejects_other_bytes(tmp_path, data):
+    path = tmp_path / "thing.bin"
+    path.write_bytes(data)
+    r = CliRunner().invoke(cli, ["inspect", str(path)])
+    assert r.exit_code == 1
+    assert "shim inspect:" in r.stderr
+    with pytest.raises(NotAShimDocument):
+        detect(data, "thing.bin")
+
+
+def test_inspect_missing_file(tmp_path):
+    r = CliRunner().invoke(cli, ["inspect", str(tmp_path / "nope.pb")])
+    assert r.exit_code == 1 and "nope.pb" in r.stderr
+
+
+def test_executors_lists_sqlite3_and_alias():
+    r = invoke("executors")
+    assert "sqlite3\tshim_sqlite3.executor.SQLite3TaskExecutor" in r.stdout
+    assert "flytekit.extras.sqlite3.task.SQLite3TaskExecutor" in r.stdout
+
+
+def test_images_list():
+    r = invoke("images", "list")
+    assert "base\t" in r.stdout and "sqlite3\t" in r.stdout
+
+
+def test_execute_usage_error_is_one_line():
+    proc = subprocess.run([sys.executable, "-m", "shim", "execute", "--bogus"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "--bogus" in proc.stderr
+
+
+def test_execute_help():
+    proc = subprocess.run([sys.executable, "-m", "shim", "execute", "--help"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "--output-prefix" in proc.stdout
