@@ -6,8 +6,7 @@ cheap on the container's start-up path.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from shim._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -49,15 +48,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'shim' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports("shim", _EXPORTS, globals())

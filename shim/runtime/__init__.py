@@ -7,8 +7,7 @@ for protobuf.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from shim._lazy import lazy_exports
 
 _EXPORTS = {
     "ExecutionContext": "shim.runtime.context",
@@ -19,11 +18,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'shim.runtime' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports("shim.runtime", _EXPORTS, globals())

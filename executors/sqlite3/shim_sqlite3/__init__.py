@@ -9,8 +9,7 @@ extraction) and ``shim_sqlite3.reader`` (read-only query streamed to parquet; im
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from shim._lazy import lazy_exports
 
 _EXPORTS = {
     "SQLite3Task": "shim_sqlite3.task",
@@ -20,11 +19,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'shim_sqlite3' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports("shim_sqlite3", _EXPORTS, globals())
