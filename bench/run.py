@@ -41,6 +41,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 WORK = BENCH / ".work"
+PEAK_RSS_LAUNCHER = ROOT / "tests" / "support" / "peak_rss.py"
 DATA = WORK / "data"
 FK_VENV = WORK / "flytekit-venv"
 SHIM_VENV = WORK / "shim-venv"
@@ -77,18 +78,23 @@ class Run:
 def run_once(
     cmd: list[str], env: dict[str, str], cwd: Path | None = None, check: bool = True
 ) -> Run:
-    """Run ``cmd`` as a fresh process: wall time and the child's peak RSS (os.wait4)."""
+    """Run ``cmd`` as a fresh process: wall time and peak RSS (``ru_maxrss`` via os.wait4).
+
+    The command is started by a small fork/exec launcher (tests/support/peak_rss.py): on Linux
+    ``ru_maxrss`` includes what a process held before ``exec``, so a child started directly
+    from this harness would report at least the harness's own RSS. The launcher also times
+    the command from its fork, so its own start-up is not counted.
+    """
     WORK.mkdir(parents=True, exist_ok=True)
+    measured = WORK / "last.peak"
+    launcher = [sys.executable, "-S", str(PEAK_RSS_LAUNCHER), str(measured), *cmd]
     with open(WORK / "last.out", "w+b") as fo, open(WORK / "last.err", "w+b") as fe:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=fo, stderr=fe)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc = subprocess.run(launcher, env=env, cwd=cwd, stdout=fo, stderr=fe)
         fo.seek(0)
         fe.seek(0)
         out, err = fo.read().decode(errors="replace"), fe.read().decode(errors="replace")
-    r = Run(wall, usage.ru_maxrss, proc.returncode, out, err)
+    rss_kib, wall = measured.read_text().split()
+    r = Run(float(wall), int(rss_kib), proc.returncode, out, err)
     if check and r.rc != 0:
         raise RuntimeError(f"command failed ({r.rc}): {' '.join(cmd)}\n{err[-3000:]}")
     return r
@@ -679,7 +685,9 @@ def report(cfg: argparse.Namespace, res: dict, m: dict, took: float) -> str:
         "## Method",
         "",
         "Every figure is a fresh process started by `bench/run.py`; wall = `time.perf_counter()`"
-        " around the process, peak RSS = the child's `ru_maxrss` from `os.wait4`. Warm-up run(s)"
+        " around the process, peak RSS = the child's `ru_maxrss` from `os.wait4`, both taken in"
+        " a small fork/exec launcher (a child started by a large process would report that"
+        " process's pre-exec high-water mark). Warm-up run(s)"
         " first, then the **median** of N runs. Both sides run the real entrypoint on a template"
         " serialized by their own framework (`shim.to_bytes` / flytekit's `get_serializable`), "
         "with inputs.pb staged by their own type engine and the template's container args "

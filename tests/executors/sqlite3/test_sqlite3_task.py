@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -15,6 +14,7 @@ from shim_sqlite3 import SQLite3Config, SQLite3Task
 
 from shim import DataFrame, TaskFailedError, to_idl
 from tests.support.execute import read_error, read_outputs, shim_execute, stage_task
+from tests.support.peak_rss import run_with_peak_rss
 
 
 @pytest.fixture(autouse=True)
@@ -212,19 +212,10 @@ def test_million_rows_peak_memory_through_entrypoint(tmp_path):
     t = task(str(db), "SELECT * FROM big")
     s = stage_task(t, {}, str(tmp_path / "run"))
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[3]))
-    with open(tmp_path / "stderr", "w+") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "shim", "execute", "--no-supervise", *s.args],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak, not all children's
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        assert proc.returncode == 0, err.read()
+    cmd = [sys.executable, "-m", "shim", "execute", "--no-supervise", *s.args]
+    proc, peak_mib = run_with_peak_rss(cmd, workdir=tmp_path, env=env, capture_output=True)
+    assert proc.returncode == 0, proc.stderr
     assert read_error(s.outputs) is None
     lit = read_outputs(s.outputs).literals["results"].scalar.structured_dataset
     assert DataFrame(lit.uri).to_arrow().num_rows == 1_000_000
-    peak_mib = usage.ru_maxrss / 1024
     assert 20 < peak_mib < 200, f"peak RSS {peak_mib:.0f} MiB"
