@@ -24,11 +24,11 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check shim executors tests bench
+	$(VENV)/bin/ruff format --check shim executors tests bench demo
 
 format: install
 	$(VENV)/bin/ruff check --fix .
-	$(VENV)/bin/ruff format shim executors tests bench
+	$(VENV)/bin/ruff format shim executors tests bench demo
 
 demo: install
 	$(PY) demo/demo.py --runner $(RUNNER)

@@ -95,9 +95,11 @@ def main() -> int:
         try:
             build_image("sqlite3", tag=orders.image)
         except ShimError as e:
-            print(f"demo: {e}\nOn a machine without Docker: sudo ../shared/container-host/"
-                  "setup.sh --service /tmp/podman.sock; export DOCKER_HOST=unix:///tmp/podman.sock",
-                  file=sys.stderr)
+            print(
+                f"demo: {e}\nOn a machine without Docker: sudo ../shared/container-host/"
+                "setup.sh --service /tmp/podman.sock; export DOCKER_HOST=unix:///tmp/podman.sock",
+                file=sys.stderr,
+            )
             return 1
         timings.append(("build image", time.perf_counter() - t))
 

@@ -107,6 +107,21 @@ class TaskTemplate:
                 )
 
     @property
+    def native_interface(self) -> NativeInterface:
+        """The Python-typed interface (flyte-sdk's name for :attr:`interface`)."""
+        return self.interface
+
+    @property
+    def source_file(self) -> str | None:
+        """The file that defined this task's class, when there is one."""
+        import inspect
+
+        try:
+            return inspect.getsourcefile(type(self))
+        except TypeError:
+            return None
+
+    @property
     def cache_policy(self) -> Cache:
         return self.cache if isinstance(self.cache, Cache) else Cache(behavior=self.cache)
 

@@ -19,14 +19,14 @@ from tests.support.tasks import make_task
 
 REPO = Path(__file__).resolve().parents[2]
 
-TASK_FILE = '''
+TASK_FILE = """
 from tests.support import executors as ex
 from tests.support.tasks import make_task
 
 echo = make_task(ex.EchoExecutor, inputs={"x": int}, outputs={"y": int}, name="cli.echo")
 fails = make_task(ex.RaisesValueError, outputs={"y": int}, name="cli.fails")
 not_a_task = 3
-'''
+"""
 
 
 @pytest.fixture
@@ -94,19 +94,28 @@ def test_inspect_each_document_kind(tmp_path):
     (tmp_path / "error.pb").write_bytes(idl.serialize(doc))
     # names do not matter: detection is by content
     (tmp_path / "blob").write_bytes(to_bytes(task))
-    expected = {"task.pb": "TaskTemplate", "inputs.pb": "LiteralMap",
-                "error.pb": "ErrorDocument", "blob": "TaskTemplate"}
+    expected = {
+        "task.pb": "TaskTemplate",
+        "inputs.pb": "LiteralMap",
+        "error.pb": "ErrorDocument",
+        "blob": "TaskTemplate",
+    }
     for name, kind in expected.items():
         r = invoke("inspect", str(tmp_path / name))
         assert r.exit_code == 0, r.output
         out = json.loads(r.stdout)
         assert out["kind"] == kind
-    assert json.loads(invoke("inspect", str(tmp_path / "inputs.pb")).stdout)["document"][
-        "literals"]["x"]["scalar"]["primitive"]["integer"] == "7"
+    assert (
+        json.loads(invoke("inspect", str(tmp_path / "inputs.pb")).stdout)["document"]["literals"][
+            "x"
+        ]["scalar"]["primitive"]["integer"]
+        == "7"
+    )
 
 
-@pytest.mark.parametrize("data", [b"", b"hello, this is plain text\n", os.urandom(64),
-                                  b"\x08\x96\x01"])
+@pytest.mark.parametrize(
+    "data", [b"", b"hello, this is plain text\n", os.urandom(64), b"\x08\x96\x01"]
+)
 def test_inspect_rejects_other_bytes(tmp_path, data):
     path = tmp_path / "thing.bin"
     path.write_bytes(data)
@@ -134,13 +143,21 @@ def test_images_list():
 
 
 def test_execute_usage_error_is_one_line():
-    proc = subprocess.run([sys.executable, "-m", "shim", "execute", "--bogus"], cwd=REPO,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "shim", "execute", "--bogus"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "--bogus" in proc.stderr
 
 
 def test_execute_help():
-    proc = subprocess.run([sys.executable, "-m", "shim", "execute", "--help"], cwd=REPO,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "shim", "execute", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0 and "--output-prefix" in proc.stdout

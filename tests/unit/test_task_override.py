@@ -92,3 +92,9 @@ def test_override_cache_policy():
 def test_reserved_input_names():
     with pytest.raises(ValueError, match="reserved"):
         TaskTemplate(name="t", interface=NativeInterface({"runner": int}, {}))
+
+
+def test_flyte_sdk_properties():
+    t = base()
+    assert t.native_interface is t.interface
+    assert t.source_file and t.source_file.endswith("template.py")

@@ -219,3 +219,30 @@ def test_million_rows_peak_memory_through_entrypoint(tmp_path):
     lit = read_outputs(s.outputs).literals["results"].scalar.structured_dataset
     assert DataFrame(lit.uri).to_arrow().num_rows == 1_000_000
     assert 20 < peak_mib < 200, f"peak RSS {peak_mib:.0f} MiB"
+
+
+@pytest.mark.parametrize(
+    "query,needle",
+    [
+        ("SELECT * FROM t WHERE id = {{ .inputs.missing }}", "missing"),
+        ("SELECT * FROM t", "n"),
+    ],
+)
+def test_foreign_template_with_mismatched_placeholders_is_user_error(tmp_path, query, needle):
+    """A template from elsewhere is checked at run time: placeholders vs the inputs it gets."""
+    from shim import idl
+
+    db = make_db(tmp_path / "db.sqlite")
+    t = task(str(db), "SELECT id FROM t WHERE id < {{ .inputs.n }}", {"n": int})
+    s = stage_task(t, {"n": 3}, str(tmp_path / "run"))
+    pb = idl.TaskTemplate()
+    pb.ParseFromString(Path(s.stage.template).read_bytes())
+    pb.custom["query_template"] = query
+    Path(s.stage.template).write_bytes(idl.serialize(pb))
+    proc = shim_execute(s.args)
+    assert proc.returncode == 0, proc.stderr
+    err = read_error(s.outputs)
+    assert err is not None and read_outputs(s.outputs) is None
+    assert err.code == "USER:QueryTemplateError"
+    assert err.kind == idl.ContainerError.NON_RECOVERABLE
+    assert needle in err.message
