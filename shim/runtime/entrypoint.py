@@ -159,7 +159,11 @@ def _execute(
 
     raw = args.raw_output_data_prefix or join(args.output_prefix, "raw")
     transfer = TransferContext(
-        storage=storage, raw_output_prefix=raw, scratch_dir=work / "scratch", defer_uploads=True
+        storage=storage,
+        raw_output_prefix=raw,
+        scratch_dir=work / "scratch",
+        defer_uploads=True,
+        owned_dir=work,
     )
     transfer.scratch_dir.mkdir(parents=True, exist_ok=True)
 

@@ -27,6 +27,9 @@ class Transfer:
     src: str
     dst: str
     is_dir: bool = False
+    #: the source may be consumed: between local paths on one filesystem it is renamed into
+    #: place (atomically) instead of copied
+    move: bool = False
 
 
 class Storage:
@@ -141,24 +144,25 @@ class Storage:
         its own retries. Directory items are expanded into their files first. The first
         failure cancels what has not started (and stops retries of what has) and is raised
         once the running copies have ended."""
-        pairs: list[tuple[str, str, str]] = []
+        pairs: list[tuple[str, str, str, bool]] = []
         for item in items:
             if item.is_dir:
-                pairs.extend(self._expand_dir(os.fspath(item.src), os.fspath(item.dst)))
+                expanded = self._expand_dir(os.fspath(item.src), os.fspath(item.dst))
+                pairs.extend((s, d, op, item.move) for s, d, op in expanded)
             else:
-                pairs.append((os.fspath(item.src), os.fspath(item.dst), "transfer"))
+                pairs.append((os.fspath(item.src), os.fspath(item.dst), "transfer", item.move))
         if not pairs:
             return
         if len(pairs) == 1 or self.max_concurrency == 1:
-            for src, dst, op in pairs:
-                self._copy(src, dst, op)
+            for src, dst, op, move in pairs:
+                self._copy(src, dst, op, move=move)
             return
         from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
         cancel = threading.Event()
         workers = min(self.max_concurrency, len(pairs))
         pool = ThreadPoolExecutor(workers, thread_name_prefix="shim-storage")
-        futures = [pool.submit(self._copy, s, d, op, cancel) for s, d, op in pairs]
+        futures = [pool.submit(self._copy, s, d, op, cancel, move=m) for s, d, op, m in pairs]
         try:
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             first = next((f.exception() for f in futures if f in done and f.exception()), None)
@@ -190,14 +194,23 @@ class Storage:
             os.makedirs(local_path(dst), exist_ok=True)
         return [(join(src, rel), join(dst, rel), op) for rel in rels]
 
-    def _copy(self, src: str, dst: str, op: str, cancel: threading.Event | None = None) -> None:
+    def _copy(
+        self,
+        src: str,
+        dst: str,
+        op: str,
+        cancel: threading.Event | None = None,
+        *,
+        move: bool = False,
+    ) -> None:
         src_local, dst_local = is_local(src), is_local(dst)
         if op == "transfer":
             op = "put_file" if src_local and not dst_local else "get_file" if dst_local else "copy"
         if src_local and dst_local:
             src_path = _check_source(op, local_path(src), src, dst)
             with _LocalErrors(op, src if op == "get_file" else dst):
-                _local.copy_file(src_path, local_path(dst))
+                if not (move and _local.move_file(src_path, local_path(dst))):
+                    _local.copy_file(src_path, local_path(dst))
         elif src_local:
             path = _check_source(op, local_path(src), src, dst)
             self._remote(op, dst, lambda fs, p: fs.put_file(path, p), cancel=cancel)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -82,6 +83,25 @@ def copy_file(src: str, dst: str) -> None:
     """Atomically copy the local file ``src`` to ``dst``, streaming."""
     with open(src, "rb") as fsrc:
         atomic_write(dst, lambda fdst: copy_stream(fsrc, fdst))
+
+
+def move_file(src: str, dst: str) -> bool:
+    """Rename the local file ``src`` to ``dst`` (atomically, after an fsync of its data) when
+    both are on one filesystem; ``False`` (nothing done) when they are not."""
+    fd = os.open(src, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    dst = os.path.abspath(dst)
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    try:
+        os.replace(src, dst)
+    except OSError as e:
+        if e.errno == errno.EXDEV:
+            return False
+        raise
+    return True
 
 
 def walk_files(root: str) -> list[str]:

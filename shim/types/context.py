@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -29,6 +31,9 @@ class TransferContext:
     - ``scratch_dir``: local working space for downloads and freshly written parquet files
       (default: a new temporary directory; its owner removes it).
     - ``defer_uploads``: encoders only append to ``pending``; :meth:`flush` runs them.
+    - ``owned_dir``: files below it belong to this run and are discarded after it, so an upload
+      from there to a local destination may rename them instead of copying (the entrypoint
+      sets its work directory; ``None``: always copy).
     """
 
     storage: Storage = None  # type: ignore[assignment]
@@ -36,6 +41,7 @@ class TransferContext:
     scratch_dir: Path = field(default_factory=_scratch)
     defer_uploads: bool = False
     pending: list[Transfer] = field(default_factory=list)
+    owned_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if self.storage is None:
@@ -63,14 +69,37 @@ class TransferContext:
         if self.defer_uploads:
             from shim.storage import Transfer
 
-            self.pending.append(Transfer(src=src, dst=dst, is_dir=is_dir))
+            self.pending.append(Transfer(src=src, dst=dst, is_dir=is_dir, move=self._owns(src)))
         elif is_dir:
             self.storage.put_dir(src, dst)
         else:
             self.storage.put_file(src, dst)
 
+    def _owns(self, src: str) -> bool:
+        if self.owned_dir is None:
+            return False
+        from shim.storage import is_local, local_path
+
+        if not is_local(src):
+            return False
+        return Path(local_path(src)).resolve().is_relative_to(Path(self.owned_dir).resolve())
+
     def flush(self) -> None:
         """Run the pending uploads concurrently (``storage.transfer``), then forget them."""
-        if self.pending:
-            self.storage.transfer(list(self.pending))
+        items = list(self.pending)
+        if any(t.move for t in items) and _shared_sources(items):
+            # the same data is uploaded more than once: copy, never consume a source
+            from dataclasses import replace
+
+            items = [replace(t, move=False) for t in items]
+        if items:
+            self.storage.transfer(items)
         self.pending.clear()
+
+
+def _shared_sources(items: list[Transfer]) -> bool:
+    """Whether a source of ``items`` is, or lies inside, another item's source."""
+    from shim.storage import is_local, local_path
+
+    paths = sorted(os.path.abspath(local_path(t.src)) if is_local(t.src) else t.src for t in items)
+    return any(b == a or b.startswith(a.rstrip("/") + "/") for a, b in itertools.pairwise(paths))
