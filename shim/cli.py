@@ -15,7 +15,8 @@ def execute_main(argv: list[str]) -> int:
     """``shim execute`` / ``pyflyte-execute``: run one task execution; returns the exit status."""
     from shim.runtime.args import UsageError, execute_help, parse_execute_args
 
-    if "-h" in argv[: argv.index("--") if "--" in argv else len(argv)] or "--help" in argv:
+    flags = argv[: argv.index("--")] if "--" in argv else argv
+    if "-h" in flags or "--help" in flags:
         print(execute_help())
         return 0
     try:

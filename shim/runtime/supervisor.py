@@ -1,7 +1,9 @@
 """Supervised execution: the work runs in a child process, so that its abrupt death is reported.
 
-``shim execute --supervise`` (``SHIM_SUPERVISE=1``, the default in the images) starts
-``python -m shim execute --no-supervise <same arguments>`` as a child and:
+``shim execute --supervise`` (``SHIM_SUPERVISE=1``, the default in the images) imports the
+runtime, then forks a child that runs the execution (as ``shim execute --no-supervise`` with
+the same arguments would; forking after the imports spares a second interpreter start-up)
+and:
 
 - passes the child's stdout and stderr through unchanged, keeping the last
   :data:`TAIL_LINES` lines of each in a bounded ring buffer;
@@ -32,8 +34,8 @@ interpreter)                                        (NON_RECOVERABLE), else
                                                     ``SYSTEM:WorkerExited`` (RECOVERABLE)
 ==================================================  ====================  ================
 
-The supervisor imports nothing heavy: ``subprocess`` and ``selectors`` to run the child, and
-storage and the error documents only when it has to write one.
+The supervisor itself does nothing but wait on pipes: what it imports before forking is what
+the child needs anyway, and storage is touched only when it has to write an error document.
 """
 
 from __future__ import annotations
@@ -73,14 +75,87 @@ def supervise_execute(argv: list[str]) -> int:
     return Supervisor(argv, args.output_prefix).run()
 
 
-def child_command(argv: list[str]) -> list[str]:
-    """``python -m shim execute <flags> --no-supervise -- <resolver args>``."""
+class ForkedWorker:
+    """The child: a fork of the supervisor that runs the execution unsupervised.
+
+    Offers what the supervisor uses of ``subprocess.Popen``: ``pid``, ``stdout``/``stderr``
+    (read ends of the child's fds 1 and 2), ``poll()``, ``wait()``, ``returncode`` (negative
+    signal number when killed by a signal).
+    """
+
+    def __init__(self, pid: int, stdout: Any, stderr: Any) -> None:
+        self.pid = pid
+        self.stdout = stdout
+        self.stderr = stderr
+        self.returncode: int | None = None
+
+    @classmethod
+    def start(cls, argv: list[str], phase_fd: int) -> ForkedWorker:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child ends in os._exit (covered by subprocess tests)
+            os.close(out_r)
+            os.close(err_r)
+            _run_child(argv, phase_fd, out_w, err_w)
+        os.close(out_w)
+        os.close(err_w)
+        return cls(pid, os.fdopen(out_r, "rb", buffering=0), os.fdopen(err_r, "rb", buffering=0))
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+
+def _run_child(argv: list[str], phase_fd: int, out_fd: int, err_fd: int) -> None:
+    """In the forked child: become the unsupervised entrypoint, then ``os._exit``."""
+    status = 70  # EX_SOFTWARE, if even reporting fails
+    try:
+        # terminal signals (Ctrl-C) reach the supervisor only; it forwards them once
+        os.setsid()
+        for s in _FORWARDED:
+            signal.signal(s, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        os.close(out_fd)
+        os.close(err_fd)
+        os.environ["SHIM_SUPERVISOR_FD"] = str(phase_fd)
+        os.environ["SHIM_SUPERVISE"] = "0"
+        from shim.cli import execute_main
+
+        status = execute_main(_child_argv(argv))
+    except SystemExit as e:
+        status = 0 if e.code is None else e.code if isinstance(e.code, int) else 1
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(status)
+
+
+def _child_argv(argv: list[str]) -> list[str]:
+    """``argv`` with ``--no-supervise`` among the flags (before ``--``)."""
     if "--" in argv:
         i = argv.index("--")
-        flags, rest = argv[:i], argv[i:]
-    else:
-        flags, rest = list(argv), []
-    return [sys.executable, "-m", "shim", "execute", *flags, "--no-supervise", *rest]
+        return [*argv[:i], "--no-supervise", *argv[i:]]
+    return [*argv, "--no-supervise"]
 
 
 def term_grace(environ: Any = None) -> float:
@@ -142,25 +217,14 @@ class Supervisor:
     # --- running the child ----------------------------------------------------------------
 
     def run(self) -> int:
-        import subprocess
+        import shim.runtime.entrypoint  # noqa: F401 - imported once, before the fork
 
         oom_before = oom_kill_count()
         r_phase, w_phase = os.pipe()
-        env = dict(os.environ)
-        env["SHIM_SUPERVISOR_FD"] = str(w_phase)
-        env["SHIM_SUPERVISE"] = "0"
         previous = {s: signal.signal(s, self._on_signal) for s in _FORWARDED}
         try:
             try:
-                self.proc = subprocess.Popen(
-                    child_command(self.argv),
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    pass_fds=(w_phase,),
-                    env=env,
-                    # terminal signals (Ctrl-C) reach the supervisor only; it forwards them once
-                    start_new_session=True,
-                )
+                self.proc = ForkedWorker.start(self.argv, w_phase)
             except OSError as e:
                 os.close(r_phase)
                 return self._report(None, f"could not start the worker process: {e}", oom=False)
