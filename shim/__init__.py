@@ -15,6 +15,7 @@ _EXPORTS = {
     "TaskTemplate": "shim.task.template",
     "SerializationContext": "shim.task.template",
     "PythonCustomizedContainerTask": "shim.task.container_task",
+    "TaskEnvironment": "shim.task.environment",
     "NativeInterface": "shim.task.interface",
     "kwtypes": "shim.task.interface",
     "Resources": "shim.task.resources",

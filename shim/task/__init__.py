@@ -1,6 +1,7 @@
 """The authoring side: task templates, settings, and their serialization."""
 
 from shim.task.container_task import PythonCustomizedContainerTask
+from shim.task.environment import TaskEnvironment
 from shim.task.interface import NativeInterface, kwtypes
 from shim.task.resources import (
     Cache,
@@ -26,6 +27,7 @@ __all__ = [
     "ReusePolicy",
     "Secret",
     "SerializationContext",
+    "TaskEnvironment",
     "TaskTemplate",
     "Timeout",
     "kwtypes",
