@@ -54,9 +54,11 @@ def run_task(
     sctx = SerializationContext()
     storage.put_bytes(stage.template, to_bytes(task, sctx))
 
-    scratch = Path(tempfile.mkdtemp(prefix="shim-local-"))
-    ctx = TransferContext(storage=storage, raw_output_prefix=stage.input_data, scratch_dir=scratch)
-    literals = python_to_literal_map(inputs, task.interface.inputs, ctx, what="input")
+    with tempfile.TemporaryDirectory(prefix="shim-local-") as scratch:  # uploaded right away
+        ctx = TransferContext(
+            storage=storage, raw_output_prefix=stage.input_data, scratch_dir=Path(scratch)
+        )
+        literals = python_to_literal_map(inputs, task.interface.inputs, ctx, what="input")
     storage.put_bytes(stage.inputs, idl.serialize(literals))
 
     args = render_args(task.container_args(sctx), stage.values())
@@ -142,7 +144,15 @@ def collect_outputs(task: TaskTemplate, stage: Stage, storage: Any, *, detail: s
         ) from None
     lm = idl.LiteralMap()
     lm.ParseFromString(data)
-    scratch = Path(tempfile.mkdtemp(prefix="shim-outputs-"))
+    # remote outputs are downloaded on first use, so their scratch outlives this call: with a
+    # local store it is a directory of the run (kept with its outputs), else a temp directory
+    from shim.storage import is_local, local_path
+
+    if is_local(stage.base):
+        scratch = Path(local_path(stage.base)) / "scratch"
+        scratch.mkdir(exist_ok=True)
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix="shim-outputs-"))
     ctx = TransferContext(storage=storage, raw_output_prefix=stage.raw, scratch_dir=scratch)
     values = literal_map_to_python(lm, task.interface.outputs, ctx, what="output")
     names = list(task.interface.outputs)

@@ -139,3 +139,14 @@ def test_unknown_runner():
 def test_subprocess_runner_matches_inprocess():
     t = three_outputs_task()
     assert tuple(t(runner="subprocess")) == tuple(t(runner="inprocess"))
+
+
+def test_local_runs_leave_no_temporary_directories(tmp_path, monkeypatch):
+    import tempfile
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    three_outputs_task()()
+    assert echo_task(int)(x=3) == 3
+    assert list(temp.iterdir()) == []
