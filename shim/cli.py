@@ -30,7 +30,7 @@ def execute_main(argv: list[str]) -> int:
     if supervise:
         from shim.runtime.supervisor import supervise_execute
 
-        return supervise_execute(argv)
+        return supervise_execute(argv, args)
     from shim.runtime.entrypoint import run, supervised_progress
 
     return run(args, handle_sigterm=True, progress=supervised_progress())

@@ -30,10 +30,19 @@ def load_target(target: str) -> Any:
         path = Path(module_ref)
         if not path.is_file():
             raise TargetError(f"no such file: {module_ref}")
+        existing = sys.modules.get(path.stem)
+        if path.stem in sys.stdlib_module_names or (
+            existing is not None and not getattr(existing, "__shim_run_target__", False)
+        ):
+            raise TargetError(
+                f"{module_ref} would be imported as module {path.stem!r}, which is already a "
+                "module of Python or of an installed package; rename the file"
+            )
         sys.path.insert(0, str(path.resolve().parent))
         spec = importlib.util.spec_from_file_location(path.stem, path)
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
+        module.__shim_run_target__ = True  # type: ignore[attr-defined]
         sys.modules[path.stem] = module
         spec.loader.exec_module(module)
     else:

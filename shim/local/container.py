@@ -33,7 +33,6 @@ On Docker Desktop (macOS/Windows) host networking reaches the VM, not the host: 
 from __future__ import annotations
 
 import os
-import re
 import stat
 import sys
 import time
@@ -44,14 +43,12 @@ from typing import Any
 
 from shim.errors import ShimError
 from shim.images import ContainerEngineError, connect
-from shim.local.staging import render_args
 
 __all__ = [
     "FORWARDED_ENV",
     "FORWARDED_ENV_PREFIXES",
     "ContainerResult",
     "ContainerRunError",
-    "render_args",
     "run_container",
     "run_task_in_container",
 ]
@@ -251,14 +248,11 @@ def _api(e: BaseException) -> str:
 
 
 def _local_dir(url: str) -> str | None:
-    """The local directory of a plain path or ``file://`` URL; None for remote URLs."""
-    if url.startswith("file://"):
-        from urllib.parse import unquote, urlparse
+    """The absolute local directory of a plain path or ``file://`` URL (as storage reads it:
+    no percent-decoding); None for remote URLs."""
+    from shim.storage import is_local, local_path
 
-        return unquote(urlparse(url).path)
-    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", url):
-        return None
-    return os.path.abspath(url)
+    return os.path.abspath(local_path(url)) if is_local(url) else None
 
 
 def _open_up(path: str) -> None:

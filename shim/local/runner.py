@@ -8,17 +8,20 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
 from shim import idl
-from shim.errors import ShimError, TaskFailedError
+from shim.errors import ShimError, TaskFailedError, UserError
 from shim.local.staging import Stage, render_args
 from shim.task.serialize import to_bytes
 from shim.task.template import SerializationContext, TaskTemplate
 
 RUNNERS = ("inprocess", "subprocess", "container")
-DEFAULT_TIMEOUT = float(os.environ.get("SHIM_LOCAL_TIMEOUT", "3600"))
+DEFAULT_TIMEOUT = 3600.0
+#: in-process runs set the task's env_vars in os.environ, which is the whole process's
+_INPROCESS = threading.Lock()
 
 
 class LocalRunError(ShimError):
@@ -48,7 +51,7 @@ def run_task(
     runner = runner or os.environ.get("SHIM_RUNNER") or "inprocess"
     if runner not in RUNNERS:
         raise ValueError(f"runner must be one of {', '.join(RUNNERS)}, got {runner!r}")
-    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+    timeout = _default_timeout() if timeout is None else timeout
     storage = default_storage()
     stage = Stage.create(store)
     sctx = SerializationContext()
@@ -71,7 +74,7 @@ def run_task(
         from shim.runtime.args import parse_execute_args
         from shim.runtime.entrypoint import run
 
-        with _environ(env):
+        with _INPROCESS, _environ(env):
             run(parse_execute_args(exec_args), storage=storage)
     elif runner == "subprocess":
         detail = _run_subprocess(exec_args, env, timeout)
@@ -91,6 +94,23 @@ def run_task(
             + f"; last output:\n{_tail(res.logs)}"
         )
     return collect_outputs(task, stage, storage, detail=detail)
+
+
+def _default_timeout() -> float:
+    """``SHIM_LOCAL_TIMEOUT`` seconds, else one hour."""
+    raw = os.environ.get("SHIM_LOCAL_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise UserError(
+            f"SHIM_LOCAL_TIMEOUT={raw!r} is not a positive number of seconds",
+            code="InvalidConfig",
+        )
+    return value
 
 
 def _execute_flags(args: list[str]) -> list[str]:
@@ -171,7 +191,6 @@ def _ident(name: str) -> str:
 
 def _read_error(storage: Any, prefix: str) -> TaskFailedError | None:
     from shim.errors import StorageNotFoundError
-    from shim.storage import join
 
     try:
         names = [u for u in storage.list(prefix) if u.rsplit("/", 1)[-1].startswith("error")]
@@ -180,7 +199,7 @@ def _read_error(storage: Any, prefix: str) -> TaskFailedError | None:
     if not names:
         return None
     doc = idl.ErrorDocument()
-    doc.ParseFromString(storage.get_bytes(join(prefix, names[0].rsplit("/", 1)[-1])))
+    doc.ParseFromString(storage.get_bytes(names[0]))
     e = doc.error
     return TaskFailedError(
         code=e.code,

@@ -42,6 +42,8 @@ class Stage:
         from shim.storage import is_local, join, local_path
 
         root = store or default_store_root()
+        if is_local(root):  # absolute, so it means the same inside a container's bind mount
+            root = os.path.abspath(local_path(root))
         base = join(root, uuid.uuid4().hex[:16])
         if is_local(base):
             os.makedirs(local_path(base), exist_ok=True)

@@ -20,6 +20,7 @@ from typing import Any
 
 from shim import idl
 from shim.errors import (
+    ExecutorNotFoundError,
     IgnoreOutputs,
     InlineSizeError,
     InputError,
@@ -35,9 +36,6 @@ from shim.runtime.args import ExecuteArgs
 from shim.runtime.context import ExecutionContext, _reset, _set
 from shim.runtime.resolver import get_resolver
 from shim.runtime.template import TaskTemplateModel
-
-PHASES = ("start", "load-template", "read-inputs", "execute", "write-outputs", "done")
-
 
 #: environment variable naming the file descriptor a supervisor follows the phases on
 SUPERVISOR_FD_ENV = "SHIM_SUPERVISOR_FD"
@@ -107,10 +105,14 @@ def run(
     handle_sigterm: bool = False,
 ) -> int:
     """Run one task execution; returns the process exit status (see WIRE.md section 4)."""
+    config_error: ShimError | None = None
     if storage is None:
-        from shim.storage import default_storage
+        from shim.storage import Storage, default_storage
 
-        storage = default_storage()
+        try:
+            storage = default_storage()
+        except ShimError as e:  # e.g. SHIM_STORAGE_RETRIES=abc: report it with default settings
+            config_error, storage = e, Storage()
     progress = progress or Progress()
     if not args.output_prefix:
         _stderr(
@@ -126,6 +128,8 @@ def run(
     previous = _install_sigterm(progress) if handle_sigterm else None
     try:
         try:
+            if config_error is not None:
+                raise config_error
             _clear_stale(storage, prefix)
             _execute(args, storage, progress, work, outputs_url)
             progress.enter("done")
@@ -136,6 +140,8 @@ def run(
         except BaseException as exc:  # every failure becomes an error document
             if isinstance(exc, KeyboardInterrupt):
                 exc = TerminatedError(f"interrupted during phase '{progress.phase}'")
+            if _completed(exc, progress, storage, outputs_url):
+                return 0
             return _report(exc, progress, storage, prefix)
     finally:
         if previous is not None:
@@ -154,7 +160,14 @@ def _execute(
     progress.enter("load-template")
     resolver = get_resolver(args.resolver)
     tt, executor_cls = resolver.load_task(args.resolver_args, storage)
-    executor = executor_cls()
+    try:
+        executor = executor_cls()
+    except Exception as e:
+        raise ExecutorNotFoundError(
+            f"executor {executor_cls.__module__}.{executor_cls.__qualname__} cannot be created "
+            f"({type(e).__name__}: {e}); executors are constructed without arguments",
+            code="ExecutorInitFailed",
+        ) from e
     _decode_task_config(tt, executor)
 
     raw = args.raw_output_data_prefix or join(args.output_prefix, "raw")
@@ -263,6 +276,8 @@ def _read_inputs(url: str | None, tt: TaskTemplateModel, storage: Any, transfer:
             values[name] = to_python(lm.literals[name], python_type_of(lt), transfer, name=name)
         except TypeMismatchError as e:
             raise InputError(f"input {e}") from None
+        except (ValueError, OverflowError) as e:  # e.g. a Timestamp out of datetime's range
+            raise InputError(f"input '{name}' cannot be decoded: {type(e).__name__}: {e}") from None
     return values
 
 
@@ -314,11 +329,26 @@ def encode_outputs(result: Any, tt: TaskTemplateModel, transfer: Any) -> Any:
     return lm
 
 
+def _completed(exc: BaseException, progress: Progress, storage: Any, outputs_url: str) -> bool:
+    """A termination that arrived after outputs.pb was written does not undo the task."""
+    if not isinstance(exc, TerminatedError) or progress.phase != "write-outputs":
+        return False
+    try:
+        done = storage.exists(outputs_url)
+    except BaseException:  # cannot tell: report the termination
+        return False
+    if done:
+        progress.enter("done")
+    return done
+
+
 def _clear_stale(storage: Any, prefix: str) -> None:
+    """Remove this prefix's outputs.pb / error.pb of an earlier attempt (``error-<uuid>.pb``
+    of a distributed run belongs to other workers and stays)."""
     from shim.storage import join
 
     for name in ("outputs.pb", "error.pb"):
-        storage.delete(join(prefix, name))
+        storage.delete_object(join(prefix, name))
 
 
 def _report(exc: BaseException, progress: Progress, storage: Any, prefix: str) -> int:

@@ -28,11 +28,9 @@ class Classified:
     message: str
 
 
-def format_message(exc: BaseException, *, trace: bool = True) -> str:
+def format_message(exc: BaseException) -> str:
     """flytekit's layout: ``Trace:`` with the indented traceback, then ``Message:``."""
     value = f"{type(exc).__name__}: {exc}"
-    if not trace:
-        return f"Message:\n\n    {_indent(value)}"
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return f"Trace:\n\n    {_indent(tb.rstrip())}\n\nMessage:\n\n    {_indent(value)}"
 

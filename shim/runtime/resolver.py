@@ -62,7 +62,7 @@ def load_executor_class(path: str) -> type[ShimTaskExecutor]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
-        if e.name and module_name.startswith(e.name):
+        if e.name and (e.name == module_name or module_name.startswith(e.name + ".")):
             alias = _alias(path)
             if alias is not None:
                 return alias
@@ -106,8 +106,6 @@ def _installed() -> str:
 
 class TaskTemplateResolver:
     """Resolves ``[<template url>, <executor path>]`` into a template and an executor class."""
-
-    location = SHIM_RESOLVER
 
     def load_task(
         self, loader_args: list[str], storage: Any

@@ -45,7 +45,10 @@ import signal
 import sys
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shim.runtime.args import ExecuteArgs
 
 #: lines of each of the child's stdout and stderr kept for the error document
 TAIL_LINES = 20
@@ -63,11 +66,13 @@ _CRASH_SIGNALS = frozenset(
 _FORWARDED = (signal.SIGTERM, signal.SIGINT)
 
 
-def supervise_execute(argv: list[str]) -> int:
-    """Run ``shim execute`` with ``argv`` in a supervised child; returns the exit status."""
-    from shim.runtime.args import parse_execute_args
+def supervise_execute(argv: list[str], args: ExecuteArgs | None = None) -> int:
+    """Run ``shim execute`` with ``argv`` (parsed: ``args``) in a supervised child; returns the
+    exit status."""
+    if args is None:
+        from shim.runtime.args import parse_execute_args
 
-    args = parse_execute_args(argv)
+        args = parse_execute_args(argv)
     if not args.output_prefix:  # nothing can be reported anywhere: let the entrypoint say so
         from shim.runtime.entrypoint import run
 
@@ -131,7 +136,9 @@ def _run_child(argv: list[str], phase_fd: int, out_fd: int, err_fd: int) -> None
         os.dup2(err_fd, 2)
         os.close(out_fd)
         os.close(err_fd)
-        os.environ["SHIM_SUPERVISOR_FD"] = str(phase_fd)
+        from shim.runtime.entrypoint import SUPERVISOR_FD_ENV
+
+        os.environ[SUPERVISOR_FD_ENV] = str(phase_fd)
         os.environ["SHIM_SUPERVISE"] = "0"
         from shim.cli import execute_main
 
@@ -364,8 +371,9 @@ class Supervisor:
 
     def _report(self, rc: int | None, how: str, *, oom: bool) -> int:
         from shim import idl
+        from shim.errors import ShimError
         from shim.runtime import errordoc
-        from shim.storage import default_storage, join
+        from shim.storage import Storage, default_storage, join
 
         code, recoverable, origin = classify_death(
             rc, self.phase, oom=oom, terminated=self.received is not None
@@ -393,17 +401,19 @@ class Supervisor:
         redact = errordoc.redactor()
         c = errordoc.Classified(code, recoverable, origin, message)
         kind = "recoverable" if recoverable else "non-recoverable"
-        storage = None
-        url = join(self.output_prefix, "outputs.pb")
+        outputs_url = join(self.output_prefix, "outputs.pb")
+        url = join(self.output_prefix, errordoc.error_file_name())
         try:
-            storage = default_storage()
-            if self.phase == "write-outputs" and storage.exists(url):
+            try:
+                storage = default_storage()
+            except ShimError:  # a bad SHIM_STORAGE_* setting: the worker reported it; defaults
+                storage = Storage()
+            if self.phase == "write-outputs" and storage.exists(outputs_url):
                 # outputs.pb is written last and atomically: the task completed before dying
-                _stderr(f"the worker process {how} after writing {url}; the outputs stand")
+                _stderr(f"the worker process {how} after writing {outputs_url}; the outputs stand")
                 return 0
             if self.phase == "start":  # it may have died before removing a stale outputs.pb
-                storage.delete(url)
-            url = join(self.output_prefix, errordoc.error_file_name())
+                storage.delete_object(outputs_url)
             storage.put_bytes(url, idl.serialize(errordoc.error_document(c, redact=redact)))
         except BaseException as e:  # the last resort is one line on stderr
             line = (

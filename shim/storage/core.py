@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -280,6 +281,23 @@ class Storage:
             self._remote("delete", url, rm)
         except StorageNotFoundError:
             pass
+
+    def delete_object(self, url: str) -> None:
+        """Delete the single object at ``url`` (one request; not a prefix). Missing is fine."""
+        url = os.fspath(url)
+        if is_local(url):
+            path = local_path(url)
+            if not os.path.isdir(path):
+                with _LocalErrors("delete", url):
+                    _local.remove(path)
+            return
+
+        def rm_file(fs: Any, p: str) -> None:
+            with contextlib.suppress(FileNotFoundError):
+                fs.rm_file(p)
+
+        with contextlib.suppress(StorageNotFoundError):
+            self._remote("delete", url, rm_file)
 
     def size(self, url: str) -> int:
         """Size in bytes of the object at ``url``."""

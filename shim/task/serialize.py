@@ -6,9 +6,9 @@ import hashlib
 from typing import Any
 
 from shim import idl
-from shim.runtime.template import MAX_INLINE_IO_KEY
+from shim.runtime.template import DEFAULT_MAX_INLINE_IO_BYTES, MAX_INLINE_IO_KEY
 from shim.task.resources import PodTemplate, as_timedelta, retry_count
-from shim.task.template import DEFAULT_MAX_INLINE_IO_BYTES, SerializationContext, TaskTemplate
+from shim.task.template import SerializationContext, TaskTemplate
 
 _RESOURCE = {
     "cpu": idl.Resources.ResourceName.Value("CPU"),

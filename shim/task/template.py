@@ -6,6 +6,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from shim.runtime.template import DEFAULT_MAX_INLINE_IO_BYTES
 from shim.task.interface import NativeInterface
 from shim.task.resources import (
     Cache,
@@ -20,7 +21,6 @@ from shim.task.resources import (
     retry_count,
 )
 
-DEFAULT_MAX_INLINE_IO_BYTES = 10 * 1024 * 1024
 _UNSET: Any = object()
 
 #: fields that ``override`` never changes

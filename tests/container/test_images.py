@@ -16,10 +16,10 @@ from shim.images import IMAGES, VERSION
 from shim.local.container import (
     ContainerRunError,
     forwarded_env,
-    render_args,
     run_container,
     run_task_in_container,
 )
+from shim.local.staging import render_args
 
 pytestmark = pytest.mark.container
 

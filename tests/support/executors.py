@@ -117,3 +117,21 @@ class SelfKillExecutor(ShimTaskExecutor):
 
 def anything(value: Any) -> Any:
     return value
+
+
+class NeedsArgument(ShimTaskExecutor):
+    """Cannot be constructed by the runtime (executors take no arguments)."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+
+    def execute_from_model(self, tt, **inputs):
+        return None
+
+
+class EnvAfterSleep(ShimTaskExecutor):
+    """Returns the value of SHIM_TEST_VAR read after a short sleep."""
+
+    def execute_from_model(self, tt, **inputs):
+        time.sleep(0.3)
+        return os.environ.get("SHIM_TEST_VAR", "")

@@ -64,7 +64,7 @@ def fetch_database(cfg: SQLite3Custom, storage: Any, work: Path) -> Path:
                 "container can read)"
             )
     else:
-        src = work / (cfg.uri.rstrip("/").rsplit("/", 1)[-1] or "database")
+        src = work / "download" / (cfg.uri.rstrip("/").rsplit("/", 1)[-1] or "database")
         try:
             storage.get_file(cfg.uri, src)
         except StorageNotFoundError:

@@ -245,9 +245,11 @@ def _quoted_placeholder_message(text: str, where: str) -> str:
 # pattern would try to match, a placeholder is recognized first, whatever the state, so the
 # placeholders found are exactly those of PLACEHOLDER_RE.finditer.
 
-_ID_START = re.compile(r"[A-Za-z_\u0080-\U0010ffff]")
-_ID_REST = re.compile(r"[A-Za-z0-9_$\u0080-\U0010ffff]*")
-_PARAM_TOKEN = re.compile(r"\?[0-9]*|[:@$#][A-Za-z0-9_$\u0080-\U0010ffff]+")
+# Written as negated ASCII classes: the same sets as [A-Za-z_\u0080-\U0010ffff] and
+# [A-Za-z0-9_$\u0080-\U0010ffff], but they compile in 0.1 ms instead of ~10 ms at start-up.
+_ID_START = re.compile(r"[^\x00-\x40\x5b-\x5e\x60\x7b-\x7f]")
+_ID_REST = re.compile(r"[^\x00-\x23\x25-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]*")
+_PARAM_TOKEN = re.compile(r"\?[0-9]*|[:@$#][^\x00-\x23\x25-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]+")
 _QUOTE_END = {"'": "'", '"': '"', "`": "`", "[": "]"}
 
 
