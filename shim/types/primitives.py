@@ -181,7 +181,11 @@ class DatetimeHandler(_Simple):
 
     def to_python(self, lit, py_type, ctx, name):
         if _primitive_kind(lit) == "datetime":
-            return lit.scalar.primitive.datetime.ToDatetime(tzinfo=_UTC)
+            ts = lit.scalar.primitive.datetime
+            try:
+                return ts.ToDatetime(tzinfo=_UTC)
+            except (ValueError, OverflowError) as e:  # outside datetime's range, bad nanos
+                raise literal_mismatch(name, py_type, lit, f"timestamp out of range: {e}") from None
         raise literal_mismatch(name, py_type, lit)
 
 
@@ -200,7 +204,10 @@ class TimedeltaHandler(_Simple):
 
     def to_python(self, lit, py_type, ctx, name):
         if _primitive_kind(lit) == "duration":
-            return lit.scalar.primitive.duration.ToTimedelta()
+            try:
+                return lit.scalar.primitive.duration.ToTimedelta()
+            except (ValueError, OverflowError) as e:  # outside timedelta's range, bad nanos
+                raise literal_mismatch(name, py_type, lit, f"duration out of range: {e}") from None
         raise literal_mismatch(name, py_type, lit)
 
 

@@ -165,3 +165,22 @@ def test_numpy_scalars_are_accepted(ctx):
     assert to_literal(np.bool_(True), bool, ctx) == prim(boolean=True)
     with pytest.raises(TypeMismatchError):
         to_literal(np.bool_(True), int, ctx)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"), [(-62_135_596_801, 0), (0, -1), (253_402_300_800, 0)]
+)
+def test_timestamp_outside_datetime_range_is_a_type_mismatch(seconds, nanos, ctx):
+    """protobuf >= 5 raises a bare ValueError from ToDatetime for these; found by the fuzzer."""
+    lit = idl.Literal()
+    lit.scalar.primitive.datetime.seconds = seconds
+    lit.scalar.primitive.datetime.nanos = nanos
+    with pytest.raises(TypeMismatchError, match="out of range"):
+        to_python(lit, dt.datetime, ctx, name="when")
+
+
+def test_duration_outside_timedelta_range_is_a_type_mismatch(ctx):
+    lit = idl.Literal()
+    lit.scalar.primitive.duration.seconds = 10**14  # beyond timedelta.max
+    with pytest.raises(TypeMismatchError, match="out of range"):
+        to_python(lit, dt.timedelta, ctx, name="took")
