@@ -6,7 +6,6 @@ its start-up pays only for what the task needs. Every other command is a click c
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -24,16 +23,21 @@ def execute_main(argv: list[str]) -> int:
     except UsageError as e:
         print(f"shim execute: {e} (see shim execute --help)", file=sys.stderr)
         return 2
-    supervise = args.supervise
+    from shim import envconf
+
+    supervise, setup_error = args.supervise, None
     if supervise is None:
-        supervise = os.environ.get("SHIM_SUPERVISE", "").strip().lower() in ("1", "true", "t")
+        try:
+            supervise = envconf.flag("SHIM_SUPERVISE")
+        except envconf.InvalidConfigError as e:  # reported in the error document
+            supervise, setup_error = False, e
     if supervise:
         from shim.runtime.supervisor import supervise_execute
 
         return supervise_execute(argv, args)
     from shim.runtime.entrypoint import run, supervised_progress
 
-    return run(args, handle_sigterm=True, progress=supervised_progress())
+    return run(args, handle_sigterm=True, progress=supervised_progress(), setup_error=setup_error)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -129,7 +129,13 @@ class IgnoreOutputs(Exception):
 
 
 class TaskFailedError(ShimError):
-    """A task run ended with an error document; carries its code, kind, origin and message."""
+    """A task run ended with an error document; carries its code, kind, origin and message.
+
+    ``str(e)`` is ``CODE (KIND, ORIGIN): <reason>``, where the reason is the ``Message:`` part
+    of the document's message (its first line, then the rest): ``USER:QueryError
+    (NON_RECOVERABLE, USER): near "SELEC": syntax error`` and the query on the next line. The
+    whole message, traceback included, is ``e.error_message``; the reason alone ``e.reason``.
+    """
 
     def __init__(self, code: str, kind: str, origin: str, message: str) -> None:
         self.code = code
@@ -137,9 +143,31 @@ class TaskFailedError(ShimError):
         self.origin = origin
         self.recoverable = kind == "RECOVERABLE"
         self.error_message = message
-        super().__init__(f"{code} ({kind}, {origin}): {_last_line(message)}")
+        self.reason = reason_of(message, code)
+        super().__init__(f"{code} ({kind}, {origin}): {self.reason}")
+
+    def __reduce__(self):  # picklable (asyncio, concurrent.futures, multiprocessing)
+        return (type(self), (self.code, self.kind, self.origin, self.error_message))
 
 
-def _last_line(message: str) -> str:
-    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else message
+_MESSAGE_MARK = "Message:\n"
+
+
+def reason_of(message: str, code: str = "") -> str:
+    """The ``Message:`` part of an error document's message (flytekit's layout: ``Trace:``
+    then ``Message:``), dedented; the whole message when it has no such part. A leading
+    ``<ExceptionType>: `` that only repeats the code's name is left out."""
+    text = message.strip()
+    # the marker is the one unindented "Message:" line (both parts are indented)
+    if text.startswith(_MESSAGE_MARK):
+        text = text[len(_MESSAGE_MARK) :]
+    elif (i := text.find("\n" + _MESSAGE_MARK)) >= 0:
+        text = text[i + 1 + len(_MESSAGE_MARK) :]
+    lines = [ln[4:] if ln.startswith("    ") else ln for ln in text.strip("\n").splitlines()]
+    text = "\n".join(lines).strip()
+    name = code.split(":", 1)[-1]
+    for prefix in (f"{name}: ", f"{name}Error: "):
+        if name and text.startswith(prefix):
+            text = text[len(prefix) :]
+            break
+    return text or message.strip()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shim import envconf
 from shim.errors import ShimError
 
 __all__ = [
@@ -105,7 +106,7 @@ IMAGES: dict[str, ImageSpec] = {
 
 def engine_url() -> str:
     """The engine address the docker SDK will use: ``DOCKER_HOST`` or Docker's default socket."""
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return envconf.text("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
 def _unreachable(detail: object) -> ContainerEngineError:

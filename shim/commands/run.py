@@ -108,6 +108,15 @@ def show(value: Any, rows: int) -> str:
     return repr(value)
 
 
+def failure_text(e: TaskFailedError, *, verbose: bool = False) -> str:
+    """What ``shim run`` prints for a failed task: code, kind, origin and the reason, once;
+    with ``verbose`` the document's whole message (the trace) first."""
+    head = f"shim run: task failed: {e}"
+    if not verbose:
+        return head + "\n(run with --verbose for the full trace)"
+    return f"{e.error_message.rstrip()}\n\n{head}"
+
+
 @click.command("run")
 @click.argument("target")
 @click.option(
@@ -126,8 +135,16 @@ def show(value: Any, rows: int) -> str:
 )
 @click.option("--store", default=None, help="object-store URL to stage data in (default: local)")
 @click.option("--rows", default=10, show_default=True, help="rows of a dataframe to print")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="on failure, print the task's full trace as well"
+)
 def run_cmd(
-    target: str, inputs: tuple[str, ...], runner: str | None, store: str | None, rows: int
+    target: str,
+    inputs: tuple[str, ...],
+    runner: str | None,
+    store: str | None,
+    rows: int,
+    verbose: bool,
 ) -> None:
     """Run TARGET (file.py:task or package.module:task) and print its outputs."""
     try:
@@ -146,8 +163,7 @@ def run_cmd(
         result = task(**values, runner=runner, store=store)
         elapsed = time.perf_counter() - start
     except TaskFailedError as e:
-        click.echo(f"shim run: task failed: {e.code} ({e.kind}, {e.origin})", err=True)
-        click.echo(e.error_message, err=True)
+        click.echo(failure_text(e, verbose=verbose), err=True)
         sys.exit(1)
     except (ShimError, TypeError, ValueError) as e:
         click.echo(f"shim run: {e}", err=True)

@@ -12,8 +12,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from shim import idl
-from shim.errors import ShimError, TaskFailedError, UserError
+from shim import envconf, idl
+from shim.errors import ShimError, TaskFailedError
 from shim.local.staging import Stage, render_args
 from shim.task.serialize import to_bytes
 from shim.task.template import SerializationContext, TaskTemplate
@@ -48,7 +48,7 @@ def run_task(
     from shim.storage import default_storage
     from shim.types import TransferContext, python_to_literal_map
 
-    runner = runner or os.environ.get("SHIM_RUNNER") or "inprocess"
+    runner = runner or envconf.choice("SHIM_RUNNER", RUNNERS, "inprocess")
     if runner not in RUNNERS:
         raise ValueError(f"runner must be one of {', '.join(RUNNERS)}, got {runner!r}")
     timeout = _default_timeout() if timeout is None else timeout
@@ -67,15 +67,16 @@ def run_task(
     args = render_args(task.container_args(sctx), stage.values())
     exec_args = _execute_flags(args)
     env = dict(task.env_vars or {})
-    if os.environ.get("SHIM_TIMINGS"):
-        env.setdefault("SHIM_TIMINGS", os.environ["SHIM_TIMINGS"])
+    if envconf.flag("SHIM_TIMINGS"):
+        env.setdefault("SHIM_TIMINGS", "1")
     detail = ""
     if runner == "inprocess":
         from shim.runtime.args import parse_execute_args
         from shim.runtime.entrypoint import run
 
         with _INPROCESS, _environ(env):
-            run(parse_execute_args(exec_args), storage=storage)
+            # quiet: the failure reaches the caller once, as the TaskFailedError below
+            run(parse_execute_args(exec_args), storage=storage, quiet=True)
     elif runner == "subprocess":
         detail = _run_subprocess(exec_args, env, timeout)
     else:
@@ -98,19 +99,7 @@ def run_task(
 
 def _default_timeout() -> float:
     """``SHIM_LOCAL_TIMEOUT`` seconds, else one hour."""
-    raw = os.environ.get("SHIM_LOCAL_TIMEOUT", "").strip()
-    if not raw:
-        return DEFAULT_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if value <= 0:
-        raise UserError(
-            f"SHIM_LOCAL_TIMEOUT={raw!r} is not a positive number of seconds",
-            code="InvalidConfig",
-        )
-    return value
+    return envconf.number("SHIM_LOCAL_TIMEOUT", DEFAULT_TIMEOUT, positive=True, unit="seconds")
 
 
 def _execute_flags(args: list[str]) -> list[str]:
@@ -136,7 +125,7 @@ def _run_subprocess(exec_args: list[str], env: dict[str, str], timeout: float) -
 
 def _forward_timings(text: str) -> None:
     """With ``SHIM_TIMINGS`` set, show the entrypoint's phase timings of a child run."""
-    if os.environ.get("SHIM_TIMINGS"):
+    if envconf.flag("SHIM_TIMINGS"):
         for line in (text or "").splitlines():
             if line.startswith("shim execute: timings"):
                 print(line, file=sys.stderr)
@@ -158,9 +147,11 @@ def collect_outputs(task: TaskTemplate, stage: Stage, storage: Any, *, detail: s
     try:
         data = storage.get_bytes(join(stage.outputs, "outputs.pb"))
     except StorageNotFoundError:
+        from shim.runtime.errordoc import redactor
+
         raise LocalRunError(
             f"task {task.name!r} wrote neither outputs.pb nor error.pb under {stage.outputs}"
-            + (f" ({detail})" if detail else "")
+            + (f" ({redactor()(detail)})" if detail else "")
         ) from None
     lm = idl.LiteralMap()
     lm.ParseFromString(data)
@@ -190,7 +181,10 @@ def _ident(name: str) -> str:
 
 
 def _read_error(storage: Any, prefix: str) -> TaskFailedError | None:
+    """The run's error document as a TaskFailedError. Its message is redacted once more with
+    this process's secrets: a container or a foreign runtime may not have known them all."""
     from shim.errors import StorageNotFoundError
+    from shim.runtime.errordoc import redactor
 
     try:
         names = [u for u in storage.list(prefix) if u.rsplit("/", 1)[-1].startswith("error")]
@@ -205,7 +199,7 @@ def _read_error(storage: Any, prefix: str) -> TaskFailedError | None:
         code=e.code,
         kind=idl.ContainerError.Kind.Name(e.kind),
         origin=idl.ErrorOrigin.Name(e.origin),
-        message=e.message,
+        message=redactor()(e.message),
     )
 
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from shim import idl
+from shim import envconf, idl
 from shim.errors import (
     ExecutorNotFoundError,
     IgnoreOutputs,
@@ -27,6 +27,7 @@ from shim.errors import (
     OutputError,
     ShimError,
     StorageNotFoundError,
+    SystemError_,
     TemplateError,
     TerminatedError,
     TypeMismatchError,
@@ -34,6 +35,7 @@ from shim.errors import (
 from shim.runtime import errordoc
 from shim.runtime.args import ExecuteArgs
 from shim.runtime.context import ExecutionContext, _reset, _set
+from shim.runtime.phases import Event, Phase
 from shim.runtime.resolver import get_resolver
 from shim.runtime.template import TaskTemplateModel
 
@@ -45,16 +47,16 @@ class Progress:
     """The phase the execution is in, with timings; ``on_change`` lets a supervisor follow it.
 
     ``on_change(name)`` is called with each new phase and with the terminal events
-    ``"=error-written"`` / ``"=error-unwritten"`` (see :meth:`notify`).
+    (:class:`~shim.runtime.phases.Event`) prefixed by ``=`` (see :meth:`notify`).
     """
 
     def __init__(self, on_change: Any = None) -> None:
-        self.phase = "start"
+        self.phase = Phase.START
         self._on_change = on_change
         self._t0 = self._last = time.perf_counter()
         self.timings: dict[str, float] = {}
 
-    def enter(self, phase: str) -> None:
+    def enter(self, phase: Phase) -> None:
         now = time.perf_counter()
         self.timings[self.phase] = self.timings.get(self.phase, 0.0) + now - self._last
         self._last = now
@@ -62,7 +64,7 @@ class Progress:
         if self._on_change is not None:
             self._on_change(phase)
 
-    def notify(self, event: str) -> None:
+    def notify(self, event: Event) -> None:
         """Tell the supervisor about a terminal event (the phase does not change)."""
         if self._on_change is not None:
             self._on_change("=" + event)
@@ -103,61 +105,111 @@ def run(
     storage: Any = None,
     progress: Progress | None = None,
     handle_sigterm: bool = False,
+    setup_error: ShimError | None = None,
+    quiet: bool = False,
 ) -> int:
-    """Run one task execution; returns the process exit status (see WIRE.md section 4)."""
-    config_error: ShimError | None = None
-    if storage is None:
-        from shim.storage import Storage, default_storage
+    """Run one task execution; returns the process exit status (see WIRE.md section 4).
 
-        try:
-            storage = default_storage()
-        except ShimError as e:  # e.g. SHIM_STORAGE_RETRIES=abc: report it with default settings
-            config_error, storage = e, Storage()
+    Once the output prefix is known every step is inside the error path: whatever fails
+    (a bad setting, ``setup_error`` found by the caller, no scratch directory, ...) ends in an
+    error document. ``quiet`` keeps the failure off stderr (a local in-process run raises it).
+    """
     progress = progress or Progress()
     if not args.output_prefix:
-        _stderr(
+        errordoc.print_line(
             "--output-prefix is required (absent or unrendered); no error document "
             "can be written without it"
         )
         return 2
-    from shim.storage import join
-
+    if storage is None:
+        storage, config_error = errordoc.reporting_storage()
+        setup_error = setup_error or config_error
     prefix = args.output_prefix
-    outputs_url = join(prefix, "outputs.pb")
-    work = Path(tempfile.mkdtemp(prefix="shim-exec-"))
-    previous = _install_sigterm(progress) if handle_sigterm else None
+    guard = _SigtermGuard(progress) if handle_sigterm else None
+    work: Path | None = None
+    timings = False
     try:
         try:
-            if config_error is not None:
-                raise config_error
+            if guard is not None:
+                guard.install()
+            if setup_error is not None:
+                raise setup_error
+            timings = _check_settings()
+            work = _scratch_dir()
             _clear_stale(storage, prefix)
-            _execute(args, storage, progress, work, outputs_url)
-            progress.enter("done")
+            _execute(args, storage, progress, work)
+            progress.enter(Phase.DONE)
             return 0
         except IgnoreOutputs:
-            progress.enter("done")
+            progress.enter(Phase.DONE)
             return 0
         except BaseException as exc:  # every failure becomes an error document
-            if isinstance(exc, KeyboardInterrupt):
-                exc = TerminatedError(f"interrupted during phase '{progress.phase}'")
-            if _completed(exc, progress, storage, outputs_url):
-                return 0
-            return _report(exc, progress, storage, prefix)
+            try:
+                return _fail(exc, progress, storage, prefix, guard, quiet)
+            except TerminatedError:  # SIGTERM in the instant before the guard took effect
+                return _fail(exc, progress, storage, prefix, guard, quiet)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        shutil.rmtree(work, ignore_errors=True)
-        if os.environ.get("SHIM_TIMINGS"):
-            _stderr(f"timings {progress.summary()}")
+        if guard is not None:
+            guard.restore()
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+        if timings:
+            errordoc.print_line(f"timings {progress.summary()}")
 
 
-def _execute(
-    args: ExecuteArgs, storage: Any, progress: Progress, work: Path, outputs_url: str
-) -> None:
+def _check_settings() -> bool:
+    """Read the entrypoint's own settings, so that a bad value is reported before any work;
+    returns whether ``SHIM_TIMINGS`` is on."""
+    errordoc.fail_on_error()
+    return envconf.flag("SHIM_TIMINGS")
+
+
+def _scratch_dir() -> Path:
+    """The execution's own scratch directory (removed at the end)."""
+    try:
+        return Path(tempfile.mkdtemp(prefix="shim-exec-"))
+    except OSError as e:
+        try:
+            where = tempfile.gettempdir()
+        except OSError:
+            where = "any temporary directory"
+        from shim.storage.local import retry_can_fix
+
+        err = SystemError_(
+            f"cannot create a scratch directory in {where} ({type(e).__name__}: {e}); point "
+            "TMPDIR at a writable directory with free space",
+            code="ScratchUnavailable",
+        )
+        err.recoverable = retry_can_fix(e)  # a full disk may pass elsewhere; read-only will not
+        raise err from e
+
+
+def _fail(
+    exc: BaseException,
+    progress: Progress,
+    storage: Any,
+    prefix: str,
+    guard: _SigtermGuard | None,
+    quiet: bool,
+) -> int:
+    """Report ``exc``: from here on a SIGTERM is noted, never raised, so the error document
+    is not lost half-written."""
+    if guard is not None:
+        guard.defer()
+    if isinstance(exc, KeyboardInterrupt):
+        exc = TerminatedError(f"interrupted during phase '{progress.phase}'")
+    if errordoc.outputs_stand(storage, prefix, progress.phase):
+        progress.enter(Phase.DONE)
+        return 0
+    return _report(exc, progress, storage, prefix, quiet)
+
+
+def _execute(args: ExecuteArgs, storage: Any, progress: Progress, work: Path) -> None:
     from shim.storage import join
     from shim.types import TransferContext
 
-    progress.enter("load-template")
+    outputs_url = join(args.output_prefix, "outputs.pb")
+    progress.enter(Phase.LOAD_TEMPLATE)
     resolver = get_resolver(args.resolver)
     tt, executor_cls = resolver.load_task(args.resolver_args, storage)
     try:
@@ -180,10 +232,10 @@ def _execute(
     )
     transfer.scratch_dir.mkdir(parents=True, exist_ok=True)
 
-    progress.enter("read-inputs")
+    progress.enter(Phase.READ_INPUTS)
     inputs = _read_inputs(args.inputs, tt, storage, transfer)
 
-    progress.enter("execute")
+    progress.enter(Phase.EXECUTE)
     ctx = ExecutionContext(
         working_dir=work,
         raw_output_prefix=raw,
@@ -199,7 +251,7 @@ def _execute(
     finally:
         _reset(token)
 
-    progress.enter("write-outputs")
+    progress.enter(Phase.WRITE_OUTPUTS)
     literals = encode_outputs(result, tt, transfer)
     size = literals.ByteSize()
     if size > tt.max_inline_io_bytes:
@@ -230,17 +282,9 @@ def _decode_task_config(tt: TaskTemplateModel, executor: Any) -> None:
 def _read_inputs(url: str | None, tt: TaskTemplateModel, storage: Any, transfer: Any) -> dict:
     from google.protobuf.message import DecodeError
 
-    from shim.types import python_type_of, to_python
-
     expected = tt.interface.inputs
     lm = idl.LiteralMap()
-    if url is None:
-        if expected:
-            raise InputError(
-                f"no --inputs given but the task declares inputs {sorted(expected)}",
-                code="InputsNotFound",
-            )
-    else:
+    if url is not None:
         try:
             data = storage.get_bytes(url)
         except StorageNotFoundError:
@@ -257,28 +301,37 @@ def _read_inputs(url: str | None, tt: TaskTemplateModel, storage: Any, transfer:
                 f"inputs at {url} are not a flyteidl LiteralMap ({len(data)} bytes): {e}",
                 code="InputsCorrupt",
             ) from None
-    given = set(lm.literals)
-    missing = sorted(set(expected) - given)
-    extra = sorted(given - set(expected))
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing {missing}")
-        if extra:
-            parts.append(f"unexpected {extra}")
-        raise InputError(
-            f"inputs do not match the task's interface: {'; '.join(parts)} "
-            f"(the task declares {sorted(expected)})"
-        )
-    values = {}
-    for name, lt in expected.items():
+    types = _python_types(expected, "input")
+    from shim.types import InterfaceMismatchError, literal_map_to_python
+
+    try:
+        return literal_map_to_python(lm, types, transfer, what="input")
+    except InterfaceMismatchError as e:
+        if url is None:
+            raise InputError(
+                f"no --inputs given but the task declares inputs: {e}", code="InputsNotFound"
+            ) from None
+        raise InputError(f"inputs do not match the task's interface: {e}") from None
+    except TypeMismatchError as e:
+        raise InputError(f"input {e}") from None
+
+
+def _python_types(variables: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """The Python types the runtime decodes and encodes the template's variables with."""
+    from shim.types import python_type_of
+
+    types = {}
+    for name, lt in variables.items():
         try:
-            values[name] = to_python(lm.literals[name], python_type_of(lt), transfer, name=name)
-        except TypeMismatchError as e:
-            raise InputError(f"input {e}") from None
-        except (ValueError, OverflowError) as e:  # e.g. a Timestamp out of datetime's range
-            raise InputError(f"input '{name}' cannot be decoded: {type(e).__name__}: {e}") from None
-    return values
+            types[name] = python_type_of(lt)
+        except ShimError:
+            raise
+        except Exception as e:  # a type the engine cannot represent: the template's, for good
+            raise TemplateError(
+                f"{what} '{name}' has a type shimkit cannot represent ({type(e).__name__}: {e})",
+                code="UnsupportedType",
+            ) from e
+    return types
 
 
 def bind_outputs(result: Any, names: list[str]) -> dict[str, Any]:
@@ -315,31 +368,19 @@ def bind_outputs(result: Any, names: list[str]) -> dict[str, Any]:
 
 
 def encode_outputs(result: Any, tt: TaskTemplateModel, transfer: Any) -> Any:
-    from shim.types import python_type_of, to_literal
+    """The executor's result as the outputs' LiteralMap. A value that cannot be encoded is
+    an :class:`OutputError` naming the output (whatever the converter raised: a retry would
+    fail the same way); storage and OS errors keep their own classification."""
+    from shim.types import python_to_literal_map
 
     outputs = tt.interface.outputs
     bound = bind_outputs(result, list(outputs))
-    lm = idl.LiteralMap()
-    for name, lt in outputs.items():
-        try:
-            lit = to_literal(bound[name], python_type_of(lt), transfer, name=name)
-        except TypeMismatchError as e:
-            raise OutputError(f"output {e}") from None
-        lm.literals[name].CopyFrom(lit)
-    return lm
-
-
-def _completed(exc: BaseException, progress: Progress, storage: Any, outputs_url: str) -> bool:
-    """A termination that arrived after outputs.pb was written does not undo the task."""
-    if not isinstance(exc, TerminatedError) or progress.phase != "write-outputs":
-        return False
     try:
-        done = storage.exists(outputs_url)
-    except BaseException:  # cannot tell: report the termination
-        return False
-    if done:
-        progress.enter("done")
-    return done
+        return python_to_literal_map(
+            bound, _python_types(outputs, "output"), transfer, what="output"
+        )
+    except TypeMismatchError as e:
+        raise OutputError(f"output {e}") from None
 
 
 def _clear_stale(storage: Any, prefix: str) -> None:
@@ -351,54 +392,56 @@ def _clear_stale(storage: Any, prefix: str) -> None:
         storage.delete_object(join(prefix, name))
 
 
-def _report(exc: BaseException, progress: Progress, storage: Any, prefix: str) -> int:
-    from shim.storage import join
-
+def _report(exc: BaseException, progress: Progress, storage: Any, prefix: str, quiet: bool) -> int:
     phase = progress.phase
-    c = errordoc.classify(exc, phase=phase)
-    url = join(prefix, errordoc.error_file_name())
-    kind = "recoverable" if c.recoverable else "non-recoverable"
     redact = errordoc.redactor()
-    if isinstance(exc, ShimError):
-        _stderr(redact(f"{c.code} ({kind}) in phase '{phase}': {exc}"))
-    else:
-        import traceback
+    c = errordoc.classify(exc, phase=phase, redact=redact)
+    kind = "recoverable" if c.recoverable else "non-recoverable"
+    line = f"{c.code} ({kind}) in phase '{phase}'"
+    if not quiet:
+        if isinstance(exc, ShimError):
+            errordoc.print_line(redact(f"{line}: {exc}"))
+        else:  # not one of shimkit's own errors: its traceback says where it came from
+            import traceback
 
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        print(redact(tb.rstrip()), file=sys.stderr, flush=True)
-        _stderr(f"{c.code} ({kind}) in phase '{phase}'")
-    try:
-        storage.put_bytes(url, idl.serialize(errordoc.error_document(c, redact=redact)))
-    except BaseException as write_exc:  # the last resort is a line on stderr
-        line = (
-            f"could not write the error document to {url} "
-            f"({type(write_exc).__name__}: {write_exc}); the failure was {c.code}: {exc}"
-        )
-        _stderr(redact(" ".join(line.split())))
-        progress.notify("error-unwritten")
-        return 1
-    progress.notify("error-written")
-    return 1 if errordoc.fail_on_error() else 0
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            print(redact(tb.rstrip()), file=sys.stderr, flush=True)
+            errordoc.print_line(line)
+    written = errordoc.write(c, prefix, storage, redact=redact, summary=redact(f"{exc}"))
+    progress.notify(Event.ERROR_WRITTEN if written else Event.ERROR_UNWRITTEN)
+    return errordoc.exit_status(written)
 
 
-def _install_sigterm(progress: Progress) -> Any:
-    """SIGTERM raises :class:`TerminatedError` in the main thread, once: a second SIGTERM
-    must not interrupt the writing of the error document, and a SIGTERM after the outputs
-    are written changes nothing."""
-    fired = False
+class _SigtermGuard:
+    """SIGTERM raises :class:`TerminatedError` in the main thread, once. Once the failure is
+    being reported (:meth:`defer`), and after the outputs are written, a SIGTERM is only
+    noted: it must not interrupt the writing of the error document, nor undo the task."""
 
-    def on_sigterm(signum: int, frame: Any) -> None:
-        nonlocal fired
-        if fired or progress.phase == "done":
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.fired = False
+        self.deferred = False
+        self._previous: Any = None
+        self._installed = False
+
+    def install(self) -> None:
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+            self._installed = True
+        except ValueError:  # not the main thread
+            pass
+
+    def defer(self) -> None:
+        self.deferred = True
+
+    def restore(self) -> None:
+        if self._installed:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._installed = False
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        if self.fired or self.deferred or self.progress.phase == Phase.DONE:
+            self.fired = True
             return
-        fired = True
-        raise TerminatedError(f"received SIGTERM during phase '{progress.phase}'")
-
-    try:
-        return signal.signal(signal.SIGTERM, on_sigterm)
-    except ValueError:  # not the main thread
-        return None
-
-
-def _stderr(line: str) -> None:
-    print(f"shim execute: {line}", file=sys.stderr, flush=True)
+        self.fired = True
+        raise TerminatedError(f"received SIGTERM during phase '{self.progress.phase}'")

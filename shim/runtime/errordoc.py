@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from shim import idl
+from shim import envconf, idl
 from shim.errors import ShimError
+from shim.runtime.phases import Phase
 
 RECOVERABLE = idl.ContainerError.Kind.Value("RECOVERABLE")
 NON_RECOVERABLE = idl.ContainerError.Kind.Value("NON_RECOVERABLE")
@@ -28,46 +31,74 @@ class Classified:
     message: str
 
 
-def format_message(exc: BaseException) -> str:
-    """flytekit's layout: ``Trace:`` with the indented traceback, then ``Message:``."""
-    value = f"{type(exc).__name__}: {exc}"
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return f"Trace:\n\n    {_indent(tb.rstrip())}\n\nMessage:\n\n    {_indent(value)}"
+def format_message(exc: BaseException, redact: Callable[[str], str] | None = None) -> str:
+    """flytekit's layout: ``Trace:`` with the indented traceback, then ``Message:``.
+
+    ``redact`` (see :func:`redactor`) cleans the traceback and the message *before* they are
+    indented, so that a multi-line secret is found as it was raised."""
+    clean = redact or _same
+    value = clean(f"{type(exc).__name__}: {_text(exc)}")
+    tb = clean("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip())
+    return f"Trace:\n\n    {_indent(tb)}\n\nMessage:\n\n    {_indent(value)}"
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _text(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # a broken __str__ must not hide the failure
+        return f"<{type(exc).__name__}: str() failed>"
 
 
 def _indent(text: str) -> str:
     return text.replace("\n", "\n    ")
 
 
-def classify(exc: BaseException, *, phase: str) -> Classified:
-    """Map an exception raised in ``phase`` to the WIRE.md section 4 table.
+def classify(
+    exc: BaseException, *, phase: str, redact: Callable[[str], str] | None = None
+) -> Classified:
+    """Map an exception raised in ``phase`` to the WIRE.md section 4 table; the message is
+    formatted with ``redact`` applied first (see :func:`format_message`).
 
     shimkit's own errors carry their classification. Anything else raised while the executor
     runs is the user's logic failing: ``USER:<ExceptionType>``, non-recoverable. Anything else
-    raised elsewhere is a bug or a platform fault: ``SYSTEM:<ExceptionType>``, recoverable.
+    raised elsewhere is a fault of the platform or of shimkit: ``SYSTEM:<ExceptionType>``,
+    recoverable, except local OS errors that a retry cannot fix (a path too long, a read-only
+    or invalid location: :func:`shim.storage.local.retry_can_fix`).
     """
+    message = format_message(exc, redact)
+    user_code = Phase.parse(phase) is Phase.EXECUTE
     if isinstance(exc, ShimError):
         origin = exc.origin
         code = f"{origin}:{exc.code}"
         if (
-            phase == "execute"
+            user_code
             and not type(exc).__module__.startswith("shim.")
             and "code" not in type(exc).__dict__
         ):
             # an executor's own error class without a code of its own: report it by its name
             code = f"{origin}:{type(exc).__name__}"
-        return Classified(code, exc.recoverable, origin, format_message(exc))
+        return Classified(code, exc.recoverable, origin, message)
     if isinstance(exc, MemoryError):
-        return Classified("USER:MemoryError", False, "USER", format_message(exc))
-    if phase == "execute":
-        return Classified(f"USER:{type(exc).__name__}", False, "USER", format_message(exc))
-    return Classified(f"SYSTEM:{type(exc).__name__}", True, "SYSTEM", format_message(exc))
+        return Classified("USER:MemoryError", False, "USER", message)
+    if user_code:
+        return Classified(f"USER:{type(exc).__name__}", False, "USER", message)
+    recoverable = True
+    if isinstance(exc, OSError):
+        from shim.storage.local import retry_can_fix
+
+        recoverable = retry_can_fix(exc)
+    return Classified(f"SYSTEM:{type(exc).__name__}", recoverable, "SYSTEM", message)
 
 
 def error_document(
     c: Classified, *, redact: Callable[[str], str] | None = None
 ) -> idl.ErrorDocument:
-    """The ``ErrorDocument`` for ``c``; ``redact`` (e.g. :func:`redactor`) cleans the message."""
+    """The ``ErrorDocument`` for ``c``; ``redact`` (e.g. :func:`redactor`) cleans the message
+    once more (a message built with :func:`classify` is clean already)."""
     doc = idl.ErrorDocument()
     err = doc.error
     err.code = c.code
@@ -75,25 +106,95 @@ def error_document(
     err.kind = RECOVERABLE if c.recoverable else NON_RECOVERABLE
     err.origin = ORIGIN.get(c.origin, idl.ErrorOrigin.Value("UNKNOWN"))
     err.timestamp.FromNanoseconds(time.time_ns())
-    err.worker = os.environ.get("_F_WN", "") or socket.gethostname()
+    err.worker = envconf.text("_F_WN") or socket.gethostname()
     return doc
-
-
-def _true(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("true", "t", "1", "yes")
 
 
 def error_file_name(environ: dict[str, str] | None = None) -> str:
     """``error.pb``, or ``error-<uuid4 hex>.pb`` under a distributed error strategy."""
-    env = os.environ if environ is None else environ
-    if env.get("_F_DES") or env.get("FLYTE_INTERNAL_DIST_ERROR_STRATEGY"):
+    if envconf.text("_F_DES", environ=environ) or envconf.text(
+        "FLYTE_INTERNAL_DIST_ERROR_STRATEGY", environ=environ
+    ):
         return f"error-{uuid.uuid4().hex}.pb"
     return "error.pb"
 
 
 def fail_on_error(environ: dict[str, str] | None = None) -> bool:
-    env = os.environ if environ is None else environ
-    return _true(env.get("FLYTE_FAIL_ON_ERROR"))
+    """``FLYTE_FAIL_ON_ERROR``: exit non-zero after writing an error document. A value that is
+    not a boolean raises :class:`~shim.envconf.InvalidConfigError` (the entrypoint checks it
+    before it starts, so that it is reported)."""
+    return envconf.flag("FLYTE_FAIL_ON_ERROR", environ=environ)
+
+
+# --- writing the document: the one place, for the entrypoint and the supervisor ------------
+
+
+def reporting_storage() -> tuple[Any, ShimError | None]:
+    """The storage to report with: the process's default one, or, when its ``SHIM_STORAGE_*``
+    settings are invalid, one with default settings and the configuration error to report."""
+    from shim.storage import Storage, default_storage
+
+    try:
+        return default_storage(), None
+    except ShimError as e:
+        return Storage(), e
+
+
+def exit_status(written: bool) -> int:
+    """The process's exit status once a failure was handled: 0 after writing the document (1
+    with ``FLYTE_FAIL_ON_ERROR``; an unreadable value counts as set), 1 when not written."""
+    if not written:
+        return 1
+    try:
+        return 1 if fail_on_error() else 0
+    except ShimError:
+        return 1
+
+
+def write(
+    c: Classified,
+    output_prefix: str,
+    storage: Any,
+    *,
+    redact: Callable[[str], str],
+    summary: str,
+) -> bool:
+    """Write ``c``'s error document under ``output_prefix``. When it cannot be written, print
+    the last resort: one line on stderr naming the location, why, and the failure
+    (``summary``). Returns whether the document was written."""
+    from shim.storage import join
+
+    url = join(output_prefix, error_file_name())
+    try:
+        storage.put_bytes(url, idl.serialize(error_document(c, redact=redact)))
+        return True
+    except BaseException as e:
+        line = (
+            f"could not write the error document to {url} ({type(e).__name__}: {_text(e)}); "
+            f"the failure was {c.code}: {summary}"
+        )
+        print_line(redact(" ".join(line.split())))
+        return False
+
+
+def outputs_stand(storage: Any, output_prefix: str, phase: str) -> bool:
+    """The rule for a failure after the last step: outputs.pb is written last and atomically,
+    so a failure (a signal, a death, a lost reply) in phase ``write-outputs`` with outputs.pb
+    present came after the task completed, and does not undo it. (A stale outputs.pb of an
+    earlier attempt was removed in phase ``start``.)"""
+    if Phase.parse(phase) is not Phase.WRITE_OUTPUTS:
+        return False
+    from shim.storage import join
+
+    try:
+        return bool(storage.exists(join(output_prefix, "outputs.pb")))
+    except BaseException:  # cannot tell: report the failure
+        return False
+
+
+def print_line(line: str) -> None:
+    """One line of ``shim execute`` on stderr."""
+    print(f"shim execute: {line}", file=sys.stderr, flush=True)
 
 
 # --- secrets never leave in an error document ---------------------------------------------
@@ -102,17 +203,19 @@ REDACTED = "[redacted]"
 _MIN_SECRET_LEN = 4  # shorter values ("1", "true") would blank out ordinary text
 _MAX_SECRET_FILES = 256
 _MAX_SECRET_BYTES = 1 << 16
+#: what marks a cut: the tail's ``...``, ``short_repr``'s ``...``, an ellipsis
+_CUT_MARKS = ("...", "\u2026")
 
 
 def secret_values(environ: dict[str, str] | None = None) -> list[str]:
     """Every secret this process could have read (WIRE.md section 5): the values of the
     ``_FSEC_*`` environment variables and of the files of the secrets directory (two levels,
-    ``<dir>/<group>/<key>``, bounded). Longest first, so that a secret containing another is
-    replaced whole. Only called on the failure path."""
+    ``<dir>/<group>/<key>``, bounded). Values shorter than 4 characters are left out. Only
+    called on the failure path."""
     env = os.environ if environ is None else environ
-    prefix = (env.get("FLYTE_SECRETS_ENV_PREFIX") or "_FSEC_").upper()
+    prefix = (envconf.text("FLYTE_SECRETS_ENV_PREFIX", environ=env) or "_FSEC_").upper()
     values = {v for k, v in env.items() if k.upper().startswith(prefix)}
-    base = env.get("FLYTE_SECRETS_DEFAULT_DIR", "/etc/secrets")
+    base = envconf.text("FLYTE_SECRETS_DEFAULT_DIR", environ=env) or "/etc/secrets"
     seen = 0
     try:
         entries = list(os.scandir(base))
@@ -127,21 +230,111 @@ def secret_values(environ: dict[str, str] | None = None) -> list[str]:
             elif entry.is_file() and entry.stat().st_size <= _MAX_SECRET_BYTES:
                 seen += 1
                 with open(entry.path, "rb") as f:
-                    text = f.read().decode("utf-8", "replace")
-                values.update({text, text.strip("\n"), text.strip()})
+                    values.add(f.read().decode("utf-8", "replace"))
         except OSError:
             continue
-    return sorted((v for v in values if len(v) >= _MIN_SECRET_LEN), key=len, reverse=True)
+    return sorted((v for v in values if len(v.strip()) >= _MIN_SECRET_LEN), key=len, reverse=True)
 
 
-def redactor(environ: dict[str, str] | None = None) -> Callable[[str], str]:
-    """A function replacing every secret value (see :func:`secret_values`) in a text."""
-    values = secret_values(environ)
+def secret_forms(value: str) -> set[str]:
+    """Every form in which ``value`` (or a piece of it) can show up in a text.
 
-    def redact(text: str) -> str:
+    The value, stripped; each line of a multi-line value (stripped: a traceback indents it,
+    a log prefixes it); and of each of those its ``repr()`` body (``\\n``, ``\\'``, ``\\x..``
+    escaped), its JSON body (ASCII and not), its ``bytes`` ``repr()`` body and its URL
+    encoding (``quote`` and ``quote_plus``). Pieces shorter than 4 characters are not
+    forms: they would blank out ordinary text.
+    """
+    import json
+    from urllib.parse import quote, quote_plus
+
+    pieces = {value, value.strip(), value.strip("\n")}
+    lines = value.splitlines()
+    if len(lines) > 1:
+        pieces.update(line.strip() for line in lines)
+    forms: set[str] = set()
+    for p in pieces:
+        if len(p) < _MIN_SECRET_LEN:
+            continue
+        forms.update(
+            (
+                p,
+                repr(p)[1:-1],
+                json.dumps(p)[1:-1],
+                json.dumps(p, ensure_ascii=False)[1:-1],
+                repr(p.encode("utf-8", "surrogateescape"))[2:-1],
+                quote(p, safe=""),
+                quote_plus(p, safe=""),
+            )
+        )
+    return {f for f in forms if len(f) >= _MIN_SECRET_LEN}
+
+
+class Redactor:
+    """Replaces every form of every secret (see :func:`secret_forms`) in a text with
+    ``[redacted]``, in one pass (a replacement is never matched again), longest form first.
+    Where a text was cut (``...`` or an ellipsis), the piece of a form just before the cut is
+    replaced too, when it is at least 4 characters long."""
+
+    def __init__(self, values: list[str]) -> None:
+        import re
+
+        forms: set[str] = set()
         for v in values:
-            if v in text:
-                text = text.replace(v, REDACTED)
-        return text
+            forms |= secret_forms(v)
+        self.forms = sorted(forms, key=len, reverse=True)
+        self._pattern = (
+            re.compile("|".join(re.escape(f) for f in self.forms)) if self.forms else None
+        )
 
-    return redact
+    def __call__(self, text: str) -> str:
+        if self._pattern is None or not text:
+            return text
+        return self._cut_pieces(self._pattern.sub(REDACTED, text))
+
+    def _cut_pieces(self, text: str) -> str:
+        if not any(mark in text for mark in _CUT_MARKS):
+            return text
+        out: list[str] = []
+        pos = 0
+        for i in _cut_positions(text):
+            if i < pos:
+                continue
+            k = self._piece_before(text, i, pos)
+            if k:
+                out.append(text[pos : i - k])
+                out.append(REDACTED)
+                pos = i
+        out.append(text[pos:])
+        return "".join(out)
+
+    def _piece_before(self, text: str, i: int, floor: int) -> int:
+        """The length of the longest start of a form that ``text[:i]`` ends with (>= 4)."""
+        best = 0
+        for form in self.forms:
+            limit = min(len(form) - 1, i - floor)
+            if limit <= best:
+                continue
+            head = form[:_MIN_SECRET_LEN]
+            j = text.find(head, max(floor, i - limit), i)  # the earliest start: the longest piece
+            while j >= 0 and i - j > best:
+                if form.startswith(text[j:i]):
+                    best = i - j
+                    break
+                j = text.find(head, j + 1, i)
+        return best if best >= _MIN_SECRET_LEN else 0
+
+
+def _cut_positions(text: str) -> list[int]:
+    found: set[int] = set()
+    for mark in _CUT_MARKS:
+        i = text.find(mark)
+        while i >= 0:
+            found.add(i)
+            i = text.find(mark, i + len(mark))
+    return sorted(found)
+
+
+def redactor(environ: dict[str, str] | None = None) -> Redactor:
+    """A :class:`Redactor` of every secret this process could have read."""
+    return Redactor(secret_values(environ))

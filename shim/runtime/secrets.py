@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from shim import envconf
 from shim.errors import UserError
 
 
@@ -26,12 +27,12 @@ class Secrets:
         self._env = os.environ if environ is None else environ
 
     def env_var(self, group: str, key: str | None = None) -> str:
-        prefix = self._env.get("FLYTE_SECRETS_ENV_PREFIX", "_FSEC_")
+        prefix = envconf.text("FLYTE_SECRETS_ENV_PREFIX", "_FSEC_", environ=self._env)
         name = f"{prefix}{group}" + (f"_{key}" if key else "")
         return name.upper()
 
     def file_path(self, group: str, key: str | None = None) -> Path:
-        base = Path(self._env.get("FLYTE_SECRETS_DEFAULT_DIR", "/etc/secrets"))
+        base = Path(envconf.text("FLYTE_SECRETS_DEFAULT_DIR", "/etc/secrets", environ=self._env))
         return base / group.lower() / key.lower() if key else base / group.lower()
 
     def get(self, group: str, key: str | None = None) -> str:

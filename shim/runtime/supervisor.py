@@ -47,13 +47,17 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from shim.runtime.phases import Event, Phase
+
 if TYPE_CHECKING:
     from shim.runtime.args import ExecuteArgs
 
 #: lines of each of the child's stdout and stderr kept for the error document
 TAIL_LINES = 20
-#: longest line kept (longer lines are cut)
+#: longest line shown in the error document (longer lines are cut, after redaction)
 TAIL_LINE_BYTES = 500
+#: longest line kept raw for redaction (the rest of a longer line is dropped)
+TAIL_KEEP_BYTES = 8 * TAIL_LINE_BYTES
 #: seconds the child has after a forwarded SIGTERM before it is killed
 DEFAULT_TERM_GRACE = 10.0
 #: seconds spent reading what is left in the pipes once the child has ended
@@ -166,21 +170,28 @@ def _child_argv(argv: list[str]) -> list[str]:
 
 
 def term_grace(environ: Any = None) -> float:
-    env = os.environ if environ is None else environ
-    raw = (env.get("SHIM_TERM_GRACE") or "").strip()
-    try:
-        value = float(raw) if raw else DEFAULT_TERM_GRACE
-    except ValueError:
-        value = DEFAULT_TERM_GRACE
-    return value if value >= 0 else DEFAULT_TERM_GRACE
+    """``SHIM_TERM_GRACE`` seconds (default 10); a value that is not a number >= 0 raises
+    :class:`~shim.envconf.InvalidConfigError`, which the supervisor reports."""
+    from shim import envconf
+
+    return envconf.number(
+        "SHIM_TERM_GRACE", DEFAULT_TERM_GRACE, minimum=0, unit="seconds", environ=environ
+    )
 
 
 class OutputTail:
-    """Passes a stream through and keeps its last lines (bounded in count and length)."""
+    """Passes a stream through and keeps its last lines (bounded in count and length).
+
+    Lines are kept raw, up to :data:`TAIL_KEEP_BYTES` each (the rest of a longer line is
+    dropped up to its newline, so a kept line always starts where the line started), and are
+    cut to :data:`TAIL_LINE_BYTES` only when rendered, *after* redaction: a secret is never
+    split by the cut before it could be recognised (:meth:`render`).
+    """
 
     def __init__(self) -> None:
         self.lines: deque[bytes] = deque(maxlen=TAIL_LINES)
         self._partial = bytearray()
+        self._skipping = False  # inside the dropped rest of an overlong line
 
     def feed(self, chunk: bytes) -> None:
         self._partial += chunk
@@ -188,21 +199,36 @@ class OutputTail:
             i = self._partial.find(b"\n")
             if i < 0:
                 break
-            self._push(bytes(self._partial[:i]))
+            if self._skipping:
+                self._skipping = False
+            else:
+                self._push(bytes(self._partial[:i]))
             del self._partial[: i + 1]
-        if len(self._partial) > 8 * TAIL_LINE_BYTES:  # a very long line: keep its start
-            self._push(bytes(self._partial[:TAIL_LINE_BYTES]))
+        if len(self._partial) > TAIL_KEEP_BYTES:
+            if not self._skipping:  # a very long line: keep its start, drop the rest
+                self._push(bytes(self._partial[:TAIL_KEEP_BYTES]) + b"...")
+                self._skipping = True
             self._partial.clear()
 
     def close(self) -> None:
-        if self._partial:
+        if self._partial and not self._skipping:
             self._push(bytes(self._partial))
-            self._partial.clear()
+        self._partial.clear()
+        self._skipping = False
 
     def _push(self, line: bytes) -> None:
-        if len(line) > TAIL_LINE_BYTES:
-            line = line[:TAIL_LINE_BYTES] + b"..."
         self.lines.append(line)
+
+    def render(self, redact: Any) -> list[str]:
+        """The kept lines, decoded, redacted, then cut to :data:`TAIL_LINE_BYTES` characters
+        (the cut piece of a secret before the ``...`` is redacted too)."""
+        out = []
+        for raw in self.lines:
+            text = redact(raw.decode("utf-8", "replace"))
+            if len(text) > TAIL_LINE_BYTES:
+                text = redact(text[:TAIL_LINE_BYTES] + "...")
+            out.append(text)
+        return out
 
 
 class Supervisor:
@@ -211,10 +237,10 @@ class Supervisor:
     def __init__(self, argv: list[str], output_prefix: str) -> None:
         self.argv = argv
         self.output_prefix = output_prefix
-        self.phase = "start"
+        self.phase: str = Phase.START
         self.event = ""
         self.tails = {"stdout": OutputTail(), "stderr": OutputTail()}
-        self.grace = term_grace()
+        self.grace = DEFAULT_TERM_GRACE
         self.proc: Any = None
         self.received: int | None = None  # the signal we forwarded
         self.kill_at: float | None = None
@@ -226,31 +252,45 @@ class Supervisor:
     def run(self) -> int:
         import shim.runtime.entrypoint  # noqa: F401 - imported once, before the fork
 
-        oom_before = oom_kill_count()
-        r_phase, w_phase = os.pipe()
+        # the handlers stay until the end: a SIGTERM while the supervisor writes an error
+        # document is noted (and forwarded to a child that is gone), never fatal
         previous = {s: signal.signal(s, self._on_signal) for s in _FORWARDED}
         try:
-            try:
-                self.proc = ForkedWorker.start(self.argv, w_phase)
-            except OSError as e:
-                os.close(r_phase)
-                return self._report(None, f"could not start the worker process: {e}", oom=False)
-            finally:
-                os.close(w_phase)
-            if self.received is not None:  # a signal arrived while the child was starting
-                self._forward(self.received)
-            self._pump(r_phase)
+            return self._run()
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)
-        rc = self.proc.returncode
-        if self.phase == "done":
-            return 0
-        if self.event == "error-written":
-            from shim.runtime.errordoc import fail_on_error
 
-            return rc if rc > 0 else (1 if fail_on_error() else 0)
-        if self.event == "error-unwritten":
+    def _run(self) -> int:
+        from shim.errors import ShimError
+
+        try:
+            self.grace = term_grace()
+        except ShimError as e:  # a bad SHIM_TERM_GRACE: reported before any work
+            return self._report_error(e)
+        oom_before = oom_kill_count()
+        try:
+            r_phase, w_phase = os.pipe()
+        except OSError as e:
+            return self._report(None, f"could not start the worker process: {e}", oom=False)
+        try:
+            self.proc = ForkedWorker.start(self.argv, w_phase)
+        except OSError as e:
+            os.close(r_phase)
+            return self._report(None, f"could not start the worker process: {e}", oom=False)
+        finally:
+            os.close(w_phase)
+        if self.received is not None:  # a signal arrived while the child was starting
+            self._forward(self.received)
+        self._pump(r_phase)
+        rc = self.proc.returncode
+        if self.phase == Phase.DONE:
+            return 0
+        if self.event == Event.ERROR_WRITTEN:
+            from shim.runtime.errordoc import exit_status
+
+            return rc if rc > 0 else exit_status(True)
+        if self.event == Event.ERROR_UNWRITTEN:
             return rc if rc > 0 else 1
         oom = rc == -signal.SIGKILL and oom_kill_count() > oom_before
         return self._report(rc, describe_exit(rc), oom=oom)
@@ -264,6 +304,8 @@ class Supervisor:
             self._forward(signum)
 
     def _forward(self, signum: int) -> None:
+        if self.proc.returncode is not None:  # reaped: its pid may belong to another process
+            return
         try:
             os.kill(self.proc.pid, signum)
         except OSError:
@@ -364,16 +406,13 @@ class Supervisor:
             if name.startswith("="):
                 self.event = name[1:]
             elif name:
-                self.phase = name
+                self.phase = Phase.parse(name) or name
         return bytearray(rest[:256])
 
     # --- reporting a death ----------------------------------------------------------------
 
     def _report(self, rc: int | None, how: str, *, oom: bool) -> int:
-        from shim import idl
-        from shim.errors import ShimError
         from shim.runtime import errordoc
-        from shim.storage import Storage, default_storage, join
 
         code, recoverable, origin = classify_death(
             rc, self.phase, oom=oom, terminated=self.received is not None
@@ -387,43 +426,47 @@ class Supervisor:
         hint = _HINTS.get(code.split(":", 1)[1], "")
         text = f"{code.split(':', 1)[1]}: {summary}" + (f". {hint}" if hint else "")
         # flytekit's layout; the output tail stands where a traceback would, so that the
-        # message's last line is the summary
+        # message's last line is the summary. Each line is redacted before it is cut and
+        # indented (a secret may span lines, or the cut).
+        redact = errordoc.redactor()
         message = f"Message:\n\n    {text}"
         parts = []
         for name, tail in self.tails.items():
-            if tail.lines:
-                lines = [line.decode("utf-8", "replace") for line in tail.lines]
+            lines = tail.render(redact)
+            if lines:
                 parts += [f"last {len(lines)} lines of the worker's {name}:"]
                 parts += [f"  {line}" for line in lines]
         if parts:
             body = "\n    ".join(parts)
             message = f"Trace:\n\n    {body}\n\n{message}"
-        redact = errordoc.redactor()
         c = errordoc.Classified(code, recoverable, origin, message)
         kind = "recoverable" if recoverable else "non-recoverable"
-        outputs_url = join(self.output_prefix, "outputs.pb")
-        url = join(self.output_prefix, errordoc.error_file_name())
-        try:
+        storage, _ = errordoc.reporting_storage()  # a bad setting: the worker reported it
+        if errordoc.outputs_stand(storage, self.output_prefix, self.phase):
+            _stderr(f"the worker process {how} after writing outputs.pb; the outputs stand")
+            return 0
+        if self.phase == Phase.START:  # it may have died before removing a stale outputs.pb
+            from shim.storage import join
+
             try:
-                storage = default_storage()
-            except ShimError:  # a bad SHIM_STORAGE_* setting: the worker reported it; defaults
-                storage = Storage()
-            if self.phase == "write-outputs" and storage.exists(outputs_url):
-                # outputs.pb is written last and atomically: the task completed before dying
-                _stderr(f"the worker process {how} after writing {outputs_url}; the outputs stand")
-                return 0
-            if self.phase == "start":  # it may have died before removing a stale outputs.pb
-                storage.delete_object(outputs_url)
-            storage.put_bytes(url, idl.serialize(errordoc.error_document(c, redact=redact)))
-        except BaseException as e:  # the last resort is one line on stderr
-            line = (
-                f"could not write the error document to {url} ({type(e).__name__}: {e}); "
-                f"the failure was {code}: {summary}"
-            )
-            _stderr(redact(" ".join(line.split())))
-            return 1
+                storage.delete_object(join(self.output_prefix, "outputs.pb"))
+            except BaseException as e:
+                _stderr(redact(f"could not remove a stale outputs.pb: {e}"))
         _stderr(redact(f"{code} ({kind}): {summary}"))
-        return 1 if errordoc.fail_on_error() else 0
+        written = errordoc.write(c, self.output_prefix, storage, redact=redact, summary=summary)
+        return errordoc.exit_status(written)
+
+    def _report_error(self, exc: BaseException) -> int:
+        """Report a failure of the supervisor's own set-up (before the worker exists)."""
+        from shim.runtime import errordoc
+
+        redact = errordoc.redactor()
+        c = errordoc.classify(exc, phase=Phase.START, redact=redact)
+        kind = "recoverable" if c.recoverable else "non-recoverable"
+        _stderr(redact(f"{c.code} ({kind}) in phase '{Phase.START}': {exc}"))
+        storage, _ = errordoc.reporting_storage()
+        written = errordoc.write(c, self.output_prefix, storage, redact=redact, summary=f"{exc}")
+        return errordoc.exit_status(written)
 
 
 _HINTS = {
@@ -446,7 +489,7 @@ def classify_death(
         return "USER:OOMKilled", True, "USER"
     if terminated:
         return "SYSTEM:Terminated", True, "SYSTEM"
-    in_user_code = phase == "execute"
+    in_user_code = Phase.parse(phase) is Phase.EXECUTE
     if rc is not None and rc < 0:
         if -rc in _CRASH_SIGNALS:
             if in_user_code:
@@ -486,7 +529,9 @@ def oom_kill_count() -> int:
 
 
 def _oom_files() -> list[str]:
-    override = os.environ.get("SHIM_OOM_EVENTS_FILE")
+    from shim import envconf
+
+    override = envconf.text("SHIM_OOM_EVENTS_FILE")
     if override:
         return [override]
     files = []
@@ -546,4 +591,6 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _stderr(line: str) -> None:
-    print(f"shim execute: {line}", file=sys.stderr, flush=True)
+    from shim.runtime.errordoc import print_line
+
+    print_line(line)

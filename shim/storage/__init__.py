@@ -17,10 +17,9 @@ environment variables.
 
 from __future__ import annotations
 
-import os
 import threading
 
-from shim.errors import UserError
+from shim import envconf
 
 from .core import Storage, Transfer
 from .remote import reset_cache as _reset_fs_cache
@@ -42,22 +41,6 @@ _lock = threading.Lock()
 _default: Storage | None = None
 
 
-def _env_number(name: str, kind: type, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = -1
-    if value < 0 or (kind is int and value < 1):
-        raise UserError(
-            f"{name}={raw!r} is not a valid {'positive integer' if kind is int else 'number'}",
-            code="InvalidConfig",
-        )
-    return value
-
-
 def default_storage() -> Storage:
     """The process-wide :class:`Storage`, configured from ``SHIM_STORAGE_*`` (see module
     doc). Created on first use; :func:`reset_cache` makes the next call re-read the env."""
@@ -65,10 +48,10 @@ def default_storage() -> Storage:
     with _lock:
         if _default is None:
             _default = Storage(
-                retries=int(_env_number("SHIM_STORAGE_RETRIES", int, 5)),
-                deadline=float(_env_number("SHIM_STORAGE_DEADLINE", float, 120.0)),
-                backoff=float(_env_number("SHIM_STORAGE_BACKOFF", float, 0.2)),
-                max_concurrency=int(_env_number("SHIM_STORAGE_MAX_CONCURRENCY", int, 8)),
+                retries=envconf.integer("SHIM_STORAGE_RETRIES", 5, minimum=1),
+                deadline=envconf.number("SHIM_STORAGE_DEADLINE", 120.0, minimum=0, unit="seconds"),
+                backoff=envconf.number("SHIM_STORAGE_BACKOFF", 0.2, minimum=0, unit="seconds"),
+                max_concurrency=envconf.integer("SHIM_STORAGE_MAX_CONCURRENCY", 8, minimum=1),
             )
         return _default
 

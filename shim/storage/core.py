@@ -363,7 +363,8 @@ class Storage:
 class _LocalErrors:
     """Map OSErrors of local operations: missing → StorageNotFoundError (for reads also a
     path below a regular file), denied → non-recoverable StorageError, others →
-    StorageError."""
+    StorageError, recoverable unless a retry cannot fix it (:func:`local.retry_can_fix`:
+    ENAMETOOLONG, EINVAL, EROFS, ENOTDIR, ...)."""
 
     def __init__(self, op: str, url: str, *, reading: bool = False) -> None:
         self.op, self.url, self.reading = op, url, reading
@@ -387,9 +388,10 @@ class _LocalErrors:
             raise StorageNotFoundError(f"no such file: {self.url}") from exc
         if isinstance(exc, PermissionError):
             raise _retry.denied_error(self.op, self.url, exc) from exc
-        raise StorageError(
-            f"{_retry.what(self.op, self.url)} failed: {_retry.describe(exc)}"
-        ) from exc
+        err = StorageError(f"{_retry.what(self.op, self.url)} failed: {_retry.describe(exc)}")
+        # a path too long, a read-only or invalid location: a retry fails the same way
+        err.recoverable = _local.retry_can_fix(exc)
+        raise err from exc
 
 
 def _interruption(exc: BaseException, futures: list[Any]) -> bool:

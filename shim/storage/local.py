@@ -12,6 +12,36 @@ from typing import BinaryIO
 
 CHUNK = 1 << 20
 
+#: errno values of local file operations that trying again (on this node or another) cannot
+#: fix: the path, the permissions or the file system's shape are wrong for this task. Any other
+#: OSError (ENOSPC, EIO, EMFILE, ENOMEM, EAGAIN, ESTALE, ...) may pass on a retry.
+PERMANENT_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in (
+        "ENAMETOOLONG",  # a path component or the path is too long
+        "EINVAL",  # an invalid argument (e.g. a name the file system refuses)
+        "EACCES",  # permission denied
+        "EPERM",  # operation not permitted
+        "EROFS",  # read-only file system
+        "ENOTDIR",  # a path component is a file
+        "EISDIR",  # a directory where a file is expected
+        "ELOOP",  # too many symbolic links
+        "EEXIST",  # exists where it must not
+        "ENOTEMPTY",  # directory not empty
+        "EXDEV",  # across file systems
+        "EFBIG",  # file too large for the file system
+        "EILSEQ",  # a name the file system cannot encode
+        "EBADF",  # a bad file descriptor: a bug, not a fault
+    )
+    if hasattr(errno, name)
+)
+
+
+def retry_can_fix(exc: OSError) -> bool:
+    """Whether a local OSError may pass when tried again (see :data:`PERMANENT_ERRNOS`).
+    ``ENOENT`` (a missing file) is left to the caller, who knows whether it is an input."""
+    return exc.errno not in PERMANENT_ERRNOS
+
 
 def copy_stream(src: BinaryIO, dst: BinaryIO) -> None:
     """Copy ``src`` to ``dst`` in 1 MiB chunks (never the whole content in memory)."""

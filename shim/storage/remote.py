@@ -29,6 +29,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from shim import envconf
 from shim.errors import UserError
 
 from .urls import scheme_of
@@ -104,16 +105,7 @@ def s3_options(env: Mapping[str, str] | None = None) -> dict[str, Any]:
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise UserError(f"{name}={raw!r} is not a positive number of seconds", code="InvalidConfig")
-    return value
+    return envconf.number(name, default, positive=True, unit="seconds", environ=env)
 
 
 def _unsupported(scheme: str, url: str, detail: str = "") -> UserError:

@@ -157,7 +157,11 @@ class TaskTemplate:
     # --- local execution -----------------------------------------------------------------
 
     def pre(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """Bind positional arguments to input names (declaration order) and check names."""
+        """Bind positional arguments to input names (declaration order) and match the names
+        against the interface (:func:`shim.types.bind_names`: a missing Optional input is
+        None; a missing required or an unknown one is a ``TypeError``)."""
+        from shim.types import InterfaceMismatchError, bind_names
+
         names = list(self.interface.inputs)
         if len(args) > len(names):
             raise TypeError(f"{self.name}() takes {len(names)} inputs, {len(args)} were given")
@@ -166,16 +170,12 @@ class TaskTemplate:
             if k in bound:
                 raise TypeError(f"{self.name}() got input {k!r} twice")
             bound[k] = v
-        unknown = sorted(set(bound) - set(names))
-        missing = [n for n in names if n not in bound]
-        if unknown or missing:
-            msg = []
-            if unknown:
-                msg.append(f"unknown inputs {unknown}")
-            if missing:
-                msg.append(f"missing inputs {missing}")
-            raise TypeError(f"{self.name}(): {'; '.join(msg)} (inputs are {names})")
-        return bound
+        try:
+            return bind_names(bound, self.interface.inputs, what="input")
+        except InterfaceMismatchError as e:
+            raise InterfaceMismatchError(
+                "input", e.missing, e.unexpected, names, where=f"{self.name}()"
+            ) from None
 
     def execute(self, **kwargs: Any) -> Any:
         """Run the task in this process through the runtime (what a local call does)."""

@@ -21,6 +21,8 @@ from shim.types.engine import (
 )
 from shim.types.files import Directory, File
 from shim.types.interface import (
+    InterfaceMismatchError,
+    bind_names,
     interface_from_idl,
     interface_to_idl,
     literal_map_to_python,
@@ -34,9 +36,11 @@ __all__ = [
     "Directory",
     "File",
     "Handler",
+    "InterfaceMismatchError",
     "TransferContext",
     "UnionVariants",
     "UnsupportedTypeError",
+    "bind_names",
     "from_jsonable",
     "interface_from_idl",
     "interface_to_idl",

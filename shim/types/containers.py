@@ -314,4 +314,21 @@ class EnumHandler(Handler):
     def guess(self, lt):
         if lt.WhichOneof("type") != "enum_type":
             return None
-        return enum.Enum("DynamicEnum", [(v, v) for v in lt.enum_type.values])
+        return dynamic_enum(list(lt.enum_type.values))
+
+
+def dynamic_enum(values: list[str]) -> type[enum.Enum]:
+    """An Enum whose members have exactly ``values`` as values (duplicates collapse).
+
+    Members are named after their values where Python allows it (``RED`` -> ``.RED``); any
+    legal Flyte enum value is accepted, also those Python cannot name (``""``, ``"mro"``,
+    ``"_sunder_"``, ``"__init__"``, ``"a b"``): then every member is named ``v<index>``.
+    """
+    unique = list(dict.fromkeys(values))
+    try:
+        e = enum.Enum("DynamicEnum", [(v, v) for v in unique])
+        if [m.value for m in e] == unique and all(e[v].value == v for v in unique):
+            return e
+    except (ValueError, TypeError, KeyError):
+        pass
+    return enum.Enum("DynamicEnum", [(f"v{i}", v) for i, v in enumerate(unique)])

@@ -32,6 +32,7 @@ from shim import idl
 from shim.errors import TypeMismatchError
 from shim.types.engine import (
     Handler,
+    UnsupportedTypeError,
     literal_mismatch,
     literal_type_of,
     mismatch,
@@ -445,6 +446,13 @@ class DataFrameHandler(Handler):
             cols = lt.schema.columns
             if not cols:
                 return DataFrame
+            unknown = [c for c in cols if c.type not in _SCHEMA_COLUMN_TYPES]
+            if unknown:
+                raise UnsupportedTypeError(
+                    f"legacy schema column {unknown[0].name!r} has type {unknown[0].type}, which "
+                    "is none of INTEGER, FLOAT, STRING, BOOLEAN, DATETIME, DURATION (0-5); "
+                    "declare the output as a structured dataset (DataFrame) instead"
+                )
             return DataFrame[{c.name: _SCHEMA_COLUMN_TYPES[c.type] for c in cols}]
         if lt.WhichOneof("type") != "structured_dataset_type":
             return None

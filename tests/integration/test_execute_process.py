@@ -96,7 +96,7 @@ def test_missing_and_extra_inputs(tmp_path):
     shim_execute(s.args)
     err = read_error(s.outputs)
     assert err.code == "USER:InputMismatch"
-    assert "missing ['x']" in err.message and "unexpected ['z']" in err.message
+    assert "missing inputs ['x']" in err.message and "unexpected inputs ['z']" in err.message
 
 
 def test_executor_raises_value_error(tmp_path):

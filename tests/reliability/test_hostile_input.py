@@ -107,7 +107,7 @@ def test_empty_inputs_file_is_an_empty_map(tmp_path):
     Path(s.stage.inputs).write_bytes(b"")
     assert execute(s.args) == 0
     err = read_error(s.outputs)
-    assert err.code == "USER:InputMismatch" and "missing ['x']" in err.message
+    assert err.code == "USER:InputMismatch" and "missing inputs ['x']" in err.message
 
 
 def test_inputs_above_max_inline_io_bytes(tmp_path):

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, BinaryIO
 
+from shim import envconf
 from shim.errors import UserError
 
 __all__ = [
@@ -149,19 +150,7 @@ def _resolve_max_bytes(max_bytes: int | None) -> int:
         if max_bytes < 0:
             raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
         return max_bytes
-    raw = os.environ.get(MAX_EXTRACT_BYTES_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MAX_EXTRACT_BYTES
-    try:
-        value = int(raw.replace("_", ""))
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise UserError(
-            f"{MAX_EXTRACT_BYTES_ENV}={raw!r} is not a number of bytes; "
-            "set it to a non-negative integer such as 17179869184 (16 GiB)"
-        )
-    return value
+    return envconf.integer(MAX_EXTRACT_BYTES_ENV, DEFAULT_MAX_EXTRACT_BYTES, minimum=0)
 
 
 def _too_large(member: str, limit: int) -> ArchiveTooLargeError:

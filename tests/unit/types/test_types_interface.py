@@ -8,6 +8,7 @@ from shim import idl
 from shim.errors import TypeMismatchError
 from shim.types import (
     DataFrame,
+    InterfaceMismatchError,
     interface_from_idl,
     interface_to_idl,
     literal_map_to_python,
@@ -59,16 +60,19 @@ def test_mismatch_names_variable(ctx):
 
 
 def test_missing_and_unexpected(ctx):
-    with pytest.raises(TypeMismatchError) as e:
+    """One rule (bind_names) on both sides: every missing and every unexpected name is named."""
+    with pytest.raises(InterfaceMismatchError) as e:
         python_to_literal_map({}, {"limit": int}, ctx, what="output")
-    assert str(e.value) == "'limit': expected int, got nothing (output missing)"
-    with pytest.raises(TypeMismatchError) as e:
+    assert str(e.value) == "missing outputs ['limit'] (declared outputs: limit)"
+    assert isinstance(e.value, TypeMismatchError) and isinstance(e.value, TypeError)
+    assert e.value.variable == "limit"
+    with pytest.raises(InterfaceMismatchError) as e:
         literal_map_to_python(idl.LiteralMap(), {"limit": int}, ctx, what="input")
-    assert "input missing" in str(e.value)
+    assert "missing inputs ['limit']" in str(e.value)
     lm = python_to_literal_map({"a": 1}, {"a": int}, ctx, what="input")
-    with pytest.raises(TypeMismatchError) as e:
-        literal_map_to_python(lm, {"b": int | None}, ctx, what="input")
-    assert "'a': expected no such input" in str(e.value) and "declared inputs: b" in str(e.value)
-    with pytest.raises(TypeMismatchError) as e:
+    with pytest.raises(InterfaceMismatchError) as e:
+        literal_map_to_python(lm, {"b": int | None, "c": str}, ctx, what="input")
+    assert str(e.value) == "missing inputs ['c']; unexpected inputs ['a'] (declared inputs: b, c)"
+    with pytest.raises(InterfaceMismatchError) as e:
         python_to_literal_map({"x": 1}, {}, ctx, what="output")
-    assert "no such output" in str(e.value) and "declared outputs: none" in str(e.value)
+    assert str(e.value) == "unexpected outputs ['x'] (declared outputs: none)"
