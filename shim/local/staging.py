@@ -8,6 +8,8 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 
+from shim import envconf
+
 _VAR = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
 
 
@@ -28,7 +30,7 @@ def render_args(args: list[str], values: dict[str, str]) -> list[str]:
 
 def default_store_root() -> str:
     """``SHIM_LOCAL_STORE``, else ``<tmp>/shimkit-runs``: local runs keep their outputs there."""
-    return os.environ.get("SHIM_LOCAL_STORE") or os.path.join(tempfile.gettempdir(), "shimkit-runs")
+    return envconf.text("SHIM_LOCAL_STORE") or os.path.join(tempfile.gettempdir(), "shimkit-runs")
 
 
 @dataclass(frozen=True)

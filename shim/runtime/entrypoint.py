@@ -180,7 +180,8 @@ def _scratch_dir() -> Path:
             "TMPDIR at a writable directory with free space",
             code="ScratchUnavailable",
         )
-        err.recoverable = retry_can_fix(e)  # a full disk may pass elsewhere; read-only will not
+        # a full disk may pass on another node; a missing or read-only directory will not
+        err.recoverable = retry_can_fix(e) and not isinstance(e, FileNotFoundError)
         raise err from e
 
 

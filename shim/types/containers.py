@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -290,6 +291,12 @@ class EnumHandler(Handler):
         values = self._values(py_type)
         if isinstance(value, py_type):
             text = value.value
+        elif (
+            isinstance(value, enum.Enum) and isinstance(value.value, str) and value.value in values
+        ):
+            text = (
+                value.value
+            )  # a member of another enum with a declared value (the wire is the value)
         elif isinstance(value, str) and not isinstance(value, enum.Enum) and value in values:
             text = str.__str__(value)
         else:
@@ -314,7 +321,12 @@ class EnumHandler(Handler):
     def guess(self, lt):
         if lt.WhichOneof("type") != "enum_type":
             return None
-        return dynamic_enum(list(lt.enum_type.values))
+        return _dynamic_enum(tuple(lt.enum_type.values))  # one class per set of values
+
+
+@functools.lru_cache(maxsize=256)
+def _dynamic_enum(values: tuple[str, ...]) -> type[enum.Enum]:
+    return dynamic_enum(list(values))
 
 
 def dynamic_enum(values: list[str]) -> type[enum.Enum]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -73,3 +74,95 @@ def test_user_error_in_container(sqlite3_image, docker_client, tmp_path, monkeyp
         "NON_RECOVERABLE",
         "USER",
     )
+    assert str(ei.value).startswith(
+        'USER:QueryError (NON_RECOVERABLE, USER): near "SELEC": syntax error'
+    ), str(ei.value)
+
+
+def test_shim_run_in_container_prints_the_reason(sqlite3_image, docker_client, tmp_path):
+    """``shim run --runner container``: code, kind and the reason, once; no trace."""
+    import subprocess
+    import sys
+
+    store = tmp_path / "store"
+    db = make_db(store / "data" / "db.sqlite")
+    tasks = tmp_path / "ctasks.py"
+    tasks.write_text(
+        "from shim_sqlite3 import SQLite3Config, SQLite3Task\n"
+        f"bad = SQLite3Task(name='ctasks.bad', query_template='SELEC nonsense', "
+        f"task_config=SQLite3Config(uri={db.as_uri()!r}), container_image={sqlite3_image!r})\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "shim", "run", f"{tasks}:bad", "--runner", "container"],
+        env={**os.environ, "SHIM_LOCAL_STORE": str(store)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1
+    first = proc.stderr.splitlines()[0]
+    assert first == (
+        'shim run: task failed: USER:QueryError (NON_RECOVERABLE, USER): near "SELEC": syntax error'
+    ), proc.stderr
+    assert proc.stderr.count('near "SELEC"') == 1 and "Traceback" not in proc.stderr
+
+
+LEAKY = """
+from shim import ShimTaskExecutor
+from shim.runtime import current_context
+
+
+class Leaky(ShimTaskExecutor):
+    def execute_from_model(self, tt, **inputs):
+        value = current_context().secrets.get("gcp", "key")
+        try:
+            raise ConnectionError(f"handshake failed for {value}")
+        except ConnectionError as inner:
+            raise ValueError(f"cannot sign with key {value!r}") from inner
+"""
+
+PEM = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n"
+    "MzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu\n"
+    "-----END PRIVATE KEY-----\n"
+)
+
+
+def test_secret_never_leaves_a_container_run(sqlite3_image, docker_client, tmp_path, monkeypatch):
+    """The container runner: an executor (mounted read-only with the store, on PYTHONPATH)
+    raises with a PEM key from ``_FSEC_GCP_KEY`` (forwarded) in a nested exception: neither
+    error.pb nor the TaskFailedError holds a line of it."""
+    import sys
+
+    from shim import PythonCustomizedContainerTask
+
+    store = tmp_path / "store"
+    code = store / "code"
+    code.mkdir(parents=True)
+    (code / "leaky_exec.py").write_text(LEAKY)
+    (code / "leaky_exec.py").chmod(0o644)
+    monkeypatch.setenv("SHIM_LOCAL_STORE", str(store))
+    monkeypatch.setenv("_FSEC_GCP_KEY", PEM)
+    monkeypatch.syspath_prepend(str(code))
+    sys.modules.pop("leaky_exec", None)
+    import leaky_exec
+
+    t = PythonCustomizedContainerTask(
+        name="tests.container.leaky",
+        container_image=sqlite3_image,
+        executor_type=leaky_exec.Leaky,
+        task_type="leaky",
+        task_config=None,
+        outputs={"y": int},
+        env_vars={"PYTHONPATH": str(code)},
+    )
+    with pytest.raises(TaskFailedError) as ei:
+        t(runner="container")
+    e = ei.value
+    assert e.code == "USER:ValueError" and "[redacted]" in e.error_message
+    docs = [p.read_bytes().decode("utf-8", "replace") for p in store.rglob("error*.pb")]
+    assert docs
+    for line in PEM.splitlines():
+        for text in (str(e), e.error_message, *docs):
+            assert line not in text

@@ -149,6 +149,53 @@ class UsesSecret(ShimTaskExecutor):
         return len(value)
 
 
+class LeaksSecret(ShimTaskExecutor):
+    """Reads secret ``group``/``key`` and puts it in front of the runtime, as ``mode`` says:
+
+    - ``message``: raises with the value in the message (a multi-line value stays multi-line);
+    - ``repr``: raises with its ``repr()`` (newlines escaped as ``\\n``);
+    - ``nested``: an inner exception carries the value, the outer one is raised from it;
+    - ``print-die``: prints the value on stderr, then is killed (the supervisor's tail);
+    - ``long-line-die``: prints one line of 490 characters followed by the value (so the
+      tail's 500-character cut falls inside it), then is killed.
+    """
+
+    def execute_from_model(self, tt, **inputs):
+        value = current_context().secrets.get(inputs["group"], inputs["key"])
+        mode = inputs["mode"]
+        if mode == "message":
+            raise ValueError(f"cannot sign with key {value}")
+        if mode == "repr":
+            raise ValueError(f"cannot sign with key {value!r}")
+        if mode == "nested":
+            try:
+                raise ConnectionError(f"handshake failed for credential {value}")
+            except ConnectionError as inner:
+                raise RuntimeError("could not connect to the warehouse") from inner
+        if mode == "print-die":
+            print(f"credential: {value}", file=sys.stderr, flush=True)
+        elif mode == "long-line-die":
+            print("x" * 490 + value + " and more", file=sys.stderr, flush=True)
+        else:
+            raise AssertionError(f"unknown mode {mode!r}")
+        os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(5)
+        raise AssertionError("still alive")
+
+
+class BadOutputs(ShimTaskExecutor):
+    """Returns a value its output type cannot encode, as ``what`` says: ``bigint`` (an
+    untyped dict holding 2**64: msgpack overflows) or ``arrow`` (a pandas column mixing ints
+    and strings: Arrow cannot convert it)."""
+
+    def execute_from_model(self, tt, **inputs):
+        if inputs["what"] == "bigint":
+            return {"big": 2**64}
+        import pandas as pd
+
+        return pd.DataFrame({"a": [1, "x"]})
+
+
 class Echo(ShimTaskExecutor):
     """Returns every input under the output of the same name (names may be anything)."""
 

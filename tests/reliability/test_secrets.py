@@ -88,3 +88,125 @@ def test_missing_secret_names_where_it_looked_not_a_value(tmp_path):
     msg = error_message(s.outputs)
     assert "_FSEC_DB_PASSWORD" in msg and str(tmp_path / "none" / "db" / "password") in msg
     scan(tmp_path, proc)
+
+
+# --- multi-line secrets, escaped forms, nested exceptions, the supervisor's tail ----------------
+
+#: a PEM private key, as ``_FSEC_GCP_KEY`` holds it (made up: 4 lines of body)
+PEM = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n"
+    "MzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu\n"
+    "NMoSfm76oqFvAp8Gy0iz5sxjZmSnXyCdPEovGhLa0VzMaQ8s+CLOyS56YyCFGeJZ\n"
+    "qgtzJ6GR3eqoYSW9b9UMvkBpZODSctWSNGj3P7jRFDO5VoTwCQAWbFnOjDfH5Ulg\n"
+    "-----END PRIVATE KEY-----\n"
+)
+#: a token full of regular-expression syntax
+TOKEN = r"tk.9*(a|b)+[x-z]{2}^$\d?.end-7f3c"
+
+
+def pieces(value: str) -> list[str]:
+    """What must not appear anywhere: each line of the value (and the value, escaped)."""
+    out = [line.strip() for line in value.splitlines() if len(line.strip()) >= 4]
+    out += [value.strip(), repr(value)[1:-1]]
+    return out
+
+
+def leak_run(tmp_path: Path, secret: str, mode: str, supervise: bool, source: str = "env"):
+    task = make_task(
+        rex.LeaksSecret, inputs={"group": str, "key": str, "mode": str}, outputs={"n": int}
+    )
+    s = stage_task(task, {"group": "gcp", "key": "key", "mode": mode}, str(tmp_path / "run"))
+    secrets_dir = tmp_path / "secrets"
+    env = {"FLYTE_SECRETS_DEFAULT_DIR": str(secrets_dir)}
+    if source == "env":
+        env["_FSEC_GCP_KEY"] = secret
+    else:
+        (secrets_dir / "gcp").mkdir(parents=True)
+        (secrets_dir / "gcp" / "key").write_text(secret)
+    return s, run_execute(s.args, env, supervise=supervise)
+
+
+def assert_clean(texts: dict[str, str], secret: str) -> None:
+    for where, text in texts.items():
+        for piece in pieces(secret):
+            assert piece not in text, f"{piece!r} leaked into {where}"
+
+
+def run_files(tmp_path: Path) -> dict[str, str]:
+    root = tmp_path / "run"
+    return {rel: (root / rel).read_bytes().decode("utf-8", "replace") for rel in files_under(root)}
+
+
+@pytest.mark.parametrize("supervise", [False, True])
+@pytest.mark.parametrize(
+    "secret, mode, source",
+    [
+        (PEM, "message", "env"),
+        (PEM, "message", "dir"),
+        (PEM, "repr", "env"),
+        (PEM, "nested", "env"),
+        (TOKEN, "message", "env"),
+        (TOKEN, "repr", "dir"),
+        (TOKEN, "nested", "env"),
+    ],
+)
+def test_secret_pieces_never_leave(tmp_path, secret, mode, source, supervise):
+    """A multi-line key raised as is, as its repr, or from an inner exception (``raise ...
+    from``), and a token with regex characters: not one line of it in error.pb, stdout or
+    stderr, supervised or not; the rest of the message is intact."""
+    s, proc = leak_run(tmp_path, secret, mode, supervise, source)
+    assert proc.returncode == 0, proc.stderr
+    code = "USER:RuntimeError" if mode == "nested" else "USER:ValueError"
+    assert classification(s.outputs) == (code, "NON_RECOVERABLE", "USER")
+    msg = error_message(s.outputs)
+    assert_clean({"stdout": proc.stdout, "stderr": proc.stderr, **run_files(tmp_path)}, secret)
+    if mode == "nested":
+        assert "could not connect to the warehouse" in msg
+        assert "handshake failed for credential [redacted]" in msg
+    else:
+        assert "cannot sign with key " in msg and "[redacted]" in msg
+
+
+@pytest.mark.parametrize("secret", [PEM, TOKEN])
+@pytest.mark.parametrize("mode", ["print-die", "long-line-die"])
+def test_secret_in_the_supervisors_tail_is_redacted(tmp_path, secret, mode):
+    """The worker prints the secret (over several lines, or on one line that the tail's
+    500-character limit cuts inside the secret) and is killed: the supervisor's error document
+    quotes the last lines of output without a piece of it. (What the executor prints itself
+    passes through to stderr unchanged: its output is its own.)"""
+    s, proc = leak_run(tmp_path, secret, mode, True)
+    assert proc.returncode == 0, proc.stderr
+    assert classification(s.outputs)[0] == "SYSTEM:WorkerKilled"
+    msg = error_message(s.outputs)
+    assert "[redacted]" in msg
+    if mode == "long-line-die":
+        assert "x" * 490 + "[redacted]" in msg
+    assert_clean(run_files(tmp_path), secret)
+    tail = proc.stderr.strip().splitlines()[-1]  # the supervisor's own line
+    assert "SYSTEM:WorkerKilled" in tail
+    assert_clean({"supervisor line": tail}, secret)
+
+
+def test_local_caller_never_sees_a_secret(tmp_path, monkeypatch, capfd):
+    """In-process and subprocess runs: neither the TaskFailedError (str, message) nor what
+    is printed carries a line of the key."""
+    from shim import TaskFailedError
+
+    monkeypatch.setenv("SHIM_LOCAL_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("FLYTE_SECRETS_DEFAULT_DIR", str(tmp_path / "none"))
+    monkeypatch.setenv("_FSEC_GCP_KEY", PEM)
+    task = make_task(
+        rex.LeaksSecret, inputs={"group": str, "key": str, "mode": str}, outputs={"n": int}
+    )
+    for runner in ("inprocess", "subprocess"):
+        for mode in ("message", "nested"):
+            with pytest.raises(TaskFailedError) as ei:
+                task(group="gcp", key="key", mode=mode, runner=runner)
+            e = ei.value
+            out = capfd.readouterr()
+            assert_clean(
+                {"str": str(e), "message": e.error_message, "out": out.out, "err": out.err},
+                PEM,
+            )
+            assert "[redacted]" in e.error_message, (runner, mode)

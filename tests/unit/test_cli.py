@@ -26,6 +26,27 @@ from tests.support.tasks import make_task
 echo = make_task(ex.EchoExecutor, inputs={"x": int}, outputs={"y": int}, name="cli.echo")
 fails = make_task(ex.RaisesValueError, outputs={"y": int}, name="cli.fails")
 not_a_task = 3
+
+
+class Gone(ex.NoOpExecutor):
+    pass
+
+
+Gone.__module__ = "no_such_executor_package.executors"  # not importable where it runs
+missing_executor = make_task(Gone, name="cli.missing_executor")
+"""
+
+SQL_FILE = """
+from shim_sqlite3 import SQLite3Config, SQLite3Task
+
+bad_sql = SQLite3Task(
+    name="cli.bad_sql", query_template="SELEC id FROM t", task_config=SQLite3Config(uri={db!r})
+)
+missing_db = SQLite3Task(
+    name="cli.missing_db",
+    query_template="SELECT 1",
+    task_config=SQLite3Config(uri={missing!r}),
+)
 """
 
 
@@ -51,6 +72,49 @@ def test_run_task_failure_is_one_clear_message(task_file):
     r = invoke("run", f"{task_file}:fails")
     assert r.exit_code == 1
     assert "USER:ValueError (NON_RECOVERABLE, USER)" in r.stderr
+
+
+@pytest.fixture
+def sql_file(tmp_path, monkeypatch):
+    import sqlite3
+
+    monkeypatch.setenv("SHIM_LOCAL_STORE", str(tmp_path / "store"))
+    db = tmp_path / "db.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE t (id INTEGER)")
+    con.commit()
+    con.close()
+    path = tmp_path / "sqltasks.py"
+    path.write_text(SQL_FILE.format(db=str(db), missing=str(tmp_path / "nope.sqlite")))
+    return path
+
+
+@pytest.mark.parametrize("runner", ["inprocess", "subprocess"])
+@pytest.mark.parametrize(
+    "which, head, reason",
+    [
+        ("bad_sql", "USER:QueryError (NON_RECOVERABLE, USER)", 'near "SELEC": syntax error'),
+        ("missing_db", "USER:DatabaseNotFound (NON_RECOVERABLE, USER)", "does not exist"),
+        ("missing_executor", "USER:ExecutorNotFound (NON_RECOVERABLE, USER)", "not installed"),
+    ],
+)
+def test_run_failure_prints_code_kind_and_reason_once(
+    sql_file, task_file, runner, which, head, reason
+):
+    """No traceback of shimkit's own, the reason exactly once; --verbose adds the trace."""
+    target = f"{task_file if which == 'missing_executor' else sql_file}:{which}"
+    r = CliRunner().invoke(cli, ["run", target, "--runner", runner])
+    assert r.exit_code == 1
+    first = r.stderr.splitlines()[0]
+    assert first.startswith(f"shim run: task failed: {head}: "), r.stderr
+    assert reason in first
+    assert r.stderr.count(reason) == 1, r.stderr
+    assert "Traceback" not in r.stderr and "shim execute:" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) <= 4, r.stderr
+    v = CliRunner().invoke(cli, ["run", target, "--runner", runner, "--verbose"])
+    assert v.exit_code == 1
+    assert "Traceback" in v.stderr and "Message:" in v.stderr
+    assert f"shim run: task failed: {head}: " in v.stderr
 
 
 @pytest.mark.parametrize(

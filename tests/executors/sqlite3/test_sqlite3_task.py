@@ -136,10 +136,25 @@ def test_syntax_error_is_user_non_recoverable(tmp_path):
     assert "syntax error" in ei.value.error_message
 
 
+@pytest.mark.parametrize("runner", ["inprocess", "subprocess"])
+def test_the_reason_is_in_str_of_the_error(tmp_path, runner):
+    """str(e) carries the Message: part (its first line, then the rest), not the last line."""
+    db = make_db(tmp_path / "db.sqlite")
+    with pytest.raises(TaskFailedError) as ei:
+        task(str(db), "SELEC id FROM t")(runner=runner)
+    text = str(ei.value)
+    assert text.startswith(
+        'USER:QueryError (NON_RECOVERABLE, USER): near "SELEC": syntax error\n'
+    ), text
+    assert text.endswith("query: SELEC id FROM t") and "Traceback" not in text
+    assert ei.value.reason == text.split(": ", 1)[1]
+
+
 def test_missing_database_is_user_error(tmp_path):
     with pytest.raises(TaskFailedError) as ei:
         task(str(tmp_path / "nope.db"), "SELECT 1")()
     assert ei.value.code == "USER:DatabaseNotFound"
+    assert "nope.db does not exist" in str(ei.value)
 
 
 def test_empty_result_is_valid_dataframe(tmp_path):
