@@ -6,6 +6,8 @@ from __future__ import annotations
 import signal
 import time
 
+import pytest
+
 from shim import File
 from shim.storage import default_storage
 from tests.reliability import executors as rex
@@ -104,3 +106,46 @@ def test_sigterm_while_concurrent_s3_uploads_stall(faulty_proxy, s3_env, s3_buck
     assert latency < GRACE, latency
     assert classification(s.outputs) == ("SYSTEM:Terminated", "RECOVERABLE", "SYSTEM")
     assert read_outputs(s.outputs) is None
+
+
+# --- a SIGTERM while the error document is being written ------------------------------------
+
+
+def term_during_error_write(s, supervise: bool, env: dict | None = None):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.reliability.helpers import child_env
+
+    script = Path(__file__).with_name("term_on_error_write.py")
+    flag = "--supervise" if supervise else "--no-supervise"
+    return subprocess.run(
+        [sys.executable, str(script), flag, *s.args],
+        env=child_env(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("supervise", [False, True])
+def test_sigterm_while_the_worker_writes_error_pb(tmp_path, supervise):
+    """The executor fails; SIGTERM lands as its error document is written: the document of
+    the failure is written whole, and the exit status says so."""
+    task = make_task(rex.LeaksSecret, inputs={"group": str, "key": str, "mode": str})
+    s = stage_task(task, {"group": "g", "key": "k", "mode": "message"}, str(tmp_path / "run"))
+    proc = term_during_error_write(s, supervise, {"_FSEC_G_K": "some-credential"})
+    assert proc.returncode == 0, proc.stderr
+    assert classification(s.outputs) == ("USER:ValueError", "NON_RECOVERABLE", "USER")
+    assert "could not write" not in proc.stderr
+
+
+def test_sigterm_while_the_supervisor_writes_error_pb(tmp_path):
+    """The worker is killed; SIGTERM reaches the supervisor as it writes the error document:
+    the supervisor keeps going and the document stands."""
+    task = make_task(rex.PrintsThenDies, inputs={"how": str, "lines": int}, outputs={"y": int})
+    s = stage_task(task, {"how": "kill", "lines": 1}, str(tmp_path / "run"))
+    proc = term_during_error_write(s, True)
+    assert proc.returncode == 0, proc.stderr
+    assert classification(s.outputs) == ("SYSTEM:WorkerKilled", "RECOVERABLE", "SYSTEM")

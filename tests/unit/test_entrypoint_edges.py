@@ -144,3 +144,108 @@ def test_shim_run_refuses_a_file_that_shadows_a_module(tmp_path):
     r = CliRunner().invoke(cli, ["run", f"{path}:x"])
     assert r.exit_code == 1 and "rename the file" in r.stderr
     assert sys.modules["sqlite3"].__file__ != str(path)
+
+
+# --- every step after the output prefix is known is inside the error path ---------------------
+
+
+def test_no_scratch_directory_ends_in_an_error_document(tmp_path, monkeypatch):
+    """An unusable temporary directory (missing here; read-only or full alike) is reported in
+    error.pb instead of a traceback, and named."""
+    import tempfile
+
+    s = stage_task(echo_task(int), {"x": 5}, str(tmp_path / "run"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no" / "such" / "tmp"))
+    assert run(parse_execute_args(s.args), handle_sigterm=True) == 0
+    err = read_error(s.outputs)
+    assert err is not None and err.code == "SYSTEM:ScratchUnavailable", err
+    assert err.kind == idl.ContainerError.NON_RECOVERABLE
+    assert str(tmp_path / "no" / "such" / "tmp") in err.message and "TMPDIR" in err.message
+
+
+def test_a_full_scratch_disk_is_recoverable(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    s = stage_task(echo_task(int), {"x": 5}, str(tmp_path / "run"))
+    monkeypatch.setattr(tempfile, "mkdtemp", full)
+    assert run(parse_execute_args(s.args)) == 0
+    err = read_error(s.outputs)
+    assert err.code == "SYSTEM:ScratchUnavailable" and "No space left" in err.message
+    assert err.kind == idl.ContainerError.RECOVERABLE
+
+
+@pytest.mark.parametrize(
+    "name, value, supervise",
+    [
+        ("SHIM_SUPERVISE", "sometimes", None),  # read only when no flag decides
+        ("SHIM_TERM_GRACE", "-1", "--supervise"),  # read only by the supervisor
+        *[
+            (name, value, flag)
+            for name, value in [
+                ("FLYTE_FAIL_ON_ERROR", "maybe"),
+                ("SHIM_TIMINGS", "verbose"),
+                ("SHIM_STORAGE_DEADLINE", "soon"),
+            ]
+            for flag in ("--no-supervise", "--supervise")
+        ],
+    ],
+)
+def test_bad_settings_are_reported_by_name(tmp_path, name, value, supervise):
+    """A setting that cannot be read is an InvalidConfig error document naming the variable
+    (never silently replaced by a default, never a traceback)."""
+    s = stage_task(echo_task(int), {"x": 5}, str(tmp_path / "run"))
+    flags = [supervise] if supervise else []
+    proc = shim_execute([*flags, *s.args], env={name: value})
+    assert "Traceback" not in proc.stderr, proc.stderr
+    err = read_error(s.outputs)
+    assert err is not None and err.code == "USER:InvalidConfig", (proc.stderr, err)
+    assert f"{name}={value!r}" in err.message
+    assert err.kind == idl.ContainerError.NON_RECOVERABLE
+    assert read_outputs(s.outputs) is None
+
+
+def test_sigterm_while_error_pb_is_written_in_process(tmp_path):
+    class TermOnErrorWrite(Storage):
+        def put_bytes(self, url, data):
+            if str(url).rsplit("/", 1)[-1].startswith("error"):
+                os.kill(os.getpid(), signal.SIGTERM)
+            super().put_bytes(url, data)
+
+    t = make_task(ex.RaisesValueError, outputs={"y": int})
+    s = stage_task(t, {}, str(tmp_path / "run"))
+    rc = run(parse_execute_args(s.args), storage=TermOnErrorWrite(), handle_sigterm=True)
+    assert rc == 0
+    err = read_error(s.outputs)
+    assert err is not None and err.code == "USER:ValueError"
+
+
+# --- a missing Optional input is None, on both sides ---------------------------------------
+
+
+def test_missing_optional_input_is_none_in_a_local_call():
+    t = make_task(
+        ex.EchoExecutor, inputs={"x": int | None}, outputs={"y": int | None}, name="opt.echo"
+    )
+    assert t() is None
+    assert t(x=3) == 3
+    with pytest.raises(TypeError, match=r"missing inputs \['x'\]"):
+        echo_task(int)()
+
+
+def test_missing_optional_input_in_inputs_pb_is_none(tmp_path):
+    """On the runtime side, inputs.pb without an Optional input decodes it as None (flytekit
+    1.16 leaves it out of the executor's arguments); a missing required input is named."""
+    t = make_task(
+        ex.EchoExecutor, inputs={"x": int | None}, outputs={"y": int | None}, name="opt.echo"
+    )
+    s = stage_task(t, {"x": 4}, str(tmp_path / "run"))
+    Path(s.stage.inputs).write_bytes(idl.serialize(idl.LiteralMap()))
+    proc = shim_execute(s.args)
+    assert proc.returncode == 0, proc.stderr
+    out = read_outputs(s.outputs)
+    assert out is not None, read_error(s.outputs)
+    assert out.literals["y"].scalar.union.value.scalar.WhichOneof("value") == "none_type"

@@ -150,3 +150,14 @@ def test_local_runs_leave_no_temporary_directories(tmp_path, monkeypatch):
     three_outputs_task()()
     assert echo_task(int)(x=3) == 3
     assert list(temp.iterdir()) == []
+
+
+def test_in_process_failure_is_reported_once_as_the_exception(capfd):
+    """The runtime's own report (traceback, phase line) is not printed by an in-process run:
+    the TaskFailedError carries it, once."""
+    t = make_task(ex.RaisesValueError, outputs={"y": int})
+    with pytest.raises(TaskFailedError) as ei:
+        t()
+    out = capfd.readouterr()
+    assert out.err == "" and out.out == ""
+    assert str(ei.value) == "USER:ValueError (NON_RECOVERABLE, USER): bad value in user logic"
