@@ -147,7 +147,7 @@ def collect_outputs(task: TaskTemplate, stage: Stage, storage: Any, *, detail: s
     try:
         data = storage.get_bytes(join(stage.outputs, "outputs.pb"))
     except StorageNotFoundError:
-        from shim.runtime.errordoc import redactor
+        from shim.runtime.redaction import redactor
 
         raise LocalRunError(
             f"task {task.name!r} wrote neither outputs.pb nor error.pb under {stage.outputs}"
@@ -184,7 +184,7 @@ def _read_error(storage: Any, prefix: str) -> TaskFailedError | None:
     """The run's error document as a TaskFailedError. Its message is redacted once more with
     this process's secrets: a container or a foreign runtime may not have known them all."""
     from shim.errors import StorageNotFoundError
-    from shim.runtime.errordoc import redactor
+    from shim.runtime.redaction import redactor
 
     try:
         names = [u for u in storage.list(prefix) if u.rsplit("/", 1)[-1].startswith("error")]

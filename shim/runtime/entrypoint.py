@@ -395,7 +395,9 @@ def _clear_stale(storage: Any, prefix: str) -> None:
 
 def _report(exc: BaseException, progress: Progress, storage: Any, prefix: str, quiet: bool) -> int:
     phase = progress.phase
-    redact = errordoc.redactor()
+    from shim.runtime.redaction import redactor
+
+    redact = redactor()
     c = errordoc.classify(exc, phase=phase, redact=redact)
     kind = "recoverable" if c.recoverable else "non-recoverable"
     line = f"{c.code} ({kind}) in phase '{phase}'"

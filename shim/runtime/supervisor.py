@@ -428,7 +428,9 @@ class Supervisor:
         # flytekit's layout; the output tail stands where a traceback would, so that the
         # message's last line is the summary. Each line is redacted before it is cut and
         # indented (a secret may span lines, or the cut).
-        redact = errordoc.redactor()
+        from shim.runtime.redaction import redactor
+
+        redact = redactor()
         message = f"Message:\n\n    {text}"
         parts = []
         for name, tail in self.tails.items():
@@ -459,8 +461,9 @@ class Supervisor:
     def _report_error(self, exc: BaseException) -> int:
         """Report a failure of the supervisor's own set-up (before the worker exists)."""
         from shim.runtime import errordoc
+        from shim.runtime.redaction import redactor
 
-        redact = errordoc.redactor()
+        redact = redactor()
         c = errordoc.classify(exc, phase=Phase.START, redact=redact)
         kind = "recoverable" if c.recoverable else "non-recoverable"
         _stderr(redact(f"{c.code} ({kind}) in phase '{Phase.START}': {exc}"))

@@ -7,7 +7,8 @@ from urllib.parse import quote
 
 import pytest
 
-from shim.runtime.errordoc import REDACTED, Redactor, classify, redactor, secret_values
+from shim.runtime.errordoc import classify
+from shim.runtime.redaction import REDACTED, Redactor, redactor, secret_values
 from shim.runtime.supervisor import TAIL_KEEP_BYTES, TAIL_LINE_BYTES, OutputTail
 
 PEM = (
