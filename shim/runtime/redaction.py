@@ -78,27 +78,51 @@ def secret_forms(value: str) -> set[str]:
     return {f for f in forms if len(f) >= _MIN_SECRET_LEN}
 
 
+#: how far before a cut a piece of a secret is looked for (the longest cut limit is the
+#: supervisor's 500 characters per line)
+_CUT_WINDOW = 1024
+
+
 class Redactor:
     """Replaces every form of every secret (see :func:`secret_forms`) in a text with
     ``[redacted]``, in one pass (a replacement is never matched again), longest form first.
     Where a text was cut (``...`` or an ellipsis), the piece of a form just before the cut is
-    replaced too, when it is at least 4 characters long."""
+    replaced too, when it is at least 4 characters long.
+
+    Forms are indexed by their first 4 characters, so the cost is one dictionary look-up per
+    character of the text, however many secrets (a directory of certificates has thousands
+    of lines) there are.
+    """
 
     def __init__(self, values: list[str]) -> None:
-        import re
-
         forms: set[str] = set()
         for v in values:
             forms |= secret_forms(v)
         self.forms = sorted(forms, key=len, reverse=True)
-        self._pattern = (
-            re.compile("|".join(re.escape(f) for f in self.forms)) if self.forms else None
-        )
+        self._index: dict[str, list[str]] = {}
+        for f in self.forms:  # longest first within each head
+            self._index.setdefault(f[:_MIN_SECRET_LEN], []).append(f)
 
     def __call__(self, text: str) -> str:
-        if self._pattern is None or not text:
+        if not self._index or not text:
             return text
-        return self._cut_pieces(self._pattern.sub(REDACTED, text))
+        return self._cut_pieces(self._replace(text))
+
+    def _replace(self, text: str) -> str:
+        index, out, pos, i = self._index, [], 0, 0
+        last = len(text) - _MIN_SECRET_LEN
+        while i <= last:
+            for form in index.get(text[i : i + _MIN_SECRET_LEN], ()):
+                if text.startswith(form, i):
+                    out += (text[pos:i], REDACTED)
+                    i = pos = i + len(form)
+                    break
+            else:
+                i += 1
+        if not out:
+            return text
+        out.append(text[pos:])
+        return "".join(out)
 
     def _cut_pieces(self, text: str) -> str:
         if not any(mark in text for mark in _CUT_MARKS):
@@ -110,27 +134,21 @@ class Redactor:
                 continue
             k = self._piece_before(text, i, pos)
             if k:
-                out.append(text[pos : i - k])
-                out.append(REDACTED)
+                out += (text[pos : i - k], REDACTED)
                 pos = i
         out.append(text[pos:])
         return "".join(out)
 
     def _piece_before(self, text: str, i: int, floor: int) -> int:
         """The length of the longest start of a form that ``text[:i]`` ends with (>= 4)."""
-        best = 0
-        for form in self.forms:
-            limit = min(len(form) - 1, i - floor)
-            if limit <= best:
-                continue
-            head = form[:_MIN_SECRET_LEN]
-            j = text.find(head, max(floor, i - limit), i)  # the earliest start: the longest piece
-            while j >= 0 and i - j > best:
-                if form.startswith(text[j:i]):
-                    best = i - j
-                    break
-                j = text.find(head, j + 1, i)
-        return best if best >= _MIN_SECRET_LEN else 0
+        index = self._index
+        for j in range(max(floor, i - _CUT_WINDOW), i - _MIN_SECRET_LEN + 1):  # longest first
+            forms = index.get(text[j : j + _MIN_SECRET_LEN])
+            if forms:
+                piece = text[j:i]
+                if any(len(f) > len(piece) and f.startswith(piece) for f in forms):
+                    return i - j
+        return 0
 
 
 def _cut_positions(text: str) -> list[int]:
