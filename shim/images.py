@@ -100,6 +100,11 @@ IMAGES: dict[str, ImageSpec] = {
         tag=f"shimkit-sqlite3:{_tag_safe(VERSION)}",
         description="the runtime plus the SQLite3 executor, pyarrow and adbc-driver-sqlite",
     ),
+    "sqlalchemy": ImageSpec(
+        dockerfile="images/sqlalchemy/Dockerfile",
+        tag=f"shimkit-sqlalchemy:{_tag_safe(VERSION)}",
+        description="the base image plus the SQLAlchemy executor, SQLAlchemy, psycopg 3, pyarrow",
+    ),
 }
 
 

@@ -63,6 +63,7 @@ __all__ = [
     "check_inputs",
     "check_template",
     "collapse_whitespace",
+    "first_keyword",
     "placeholders",
     "render_parameterized",
     "render_textual",
@@ -432,6 +433,25 @@ def check_template(
         problem = _problem(kind, text)
         if problem is not None:
             raise ValueError(problem)
+
+
+_WORD = re.compile(r"[A-Za-z_]+")
+
+
+def first_keyword(sql: str, syntax: SqlSyntax = STANDARD) -> str:
+    """The statement's first keyword in lower case (``select``, ``with``, ``insert``...),
+    skipping whitespace, comments and opening parentheses; ``""`` when there is none."""
+    for kind, text, _ in _scan(sql, syntax):
+        if kind == _COMMENT:
+            continue
+        if kind != _CODE:
+            return ""
+        stripped = text.lstrip(" \t\r\n\f\v(")
+        if not stripped:
+            continue
+        m = _WORD.match(stripped)
+        return m.group(0).lower() if m else ""
+    return ""
 
 
 # --- version 1: bound parameters ----------------------------------------------------------------
