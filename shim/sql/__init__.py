@@ -23,6 +23,7 @@ from shim.sql.template import (
     placeholders,
     render_parameterized,
     render_textual,
+    statement_count,
     syntax_for,
     syntax_for_url,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "placeholders",
     "render_parameterized",
     "render_textual",
+    "statement_count",
     "syntax_for",
     "syntax_for_url",
 ]

@@ -67,6 +67,7 @@ __all__ = [
     "placeholders",
     "render_parameterized",
     "render_textual",
+    "statement_count",
     "syntax_for",
     "syntax_for_url",
 ]
@@ -452,6 +453,26 @@ def first_keyword(sql: str, syntax: SqlSyntax = STANDARD) -> str:
         m = _WORD.match(stripped)
         return m.group(0).lower() if m else ""
     return ""
+
+
+def statement_count(sql: str, syntax: SqlSyntax = STANDARD) -> int:
+    """How many statements ``sql`` holds: ``;`` in SQL code separates them; a trailing ``;``
+    and empty statements (only whitespace and comments) do not count."""
+    count = 0
+    current = False  # the current statement has code
+    for kind, text, _ in _scan(sql, syntax):
+        if kind == _COMMENT or kind == "placeholder_comment":
+            continue
+        if kind != _CODE:
+            current = True
+            continue
+        for part_no, part in enumerate(text.split(";")):
+            if part_no > 0:
+                count += current
+                current = False
+            if part.strip():
+                current = True
+    return count + current
 
 
 # --- version 1: bound parameters ----------------------------------------------------------------

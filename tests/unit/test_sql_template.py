@@ -17,6 +17,7 @@ from shim.sql import (
     check_template,
     first_keyword,
     render_parameterized,
+    statement_count,
     syntax_for,
     syntax_for_url,
 )
@@ -208,3 +209,20 @@ def test_shared_module_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "sql, n",
+    [
+        ("SELECT 1", 1),
+        ("SELECT 1;", 1),
+        ("SELECT 1; -- done\n", 1),
+        ("SELECT ';'; /* ; */", 1),
+        ("SELECT $$;$$", 1),
+        ("SELECT 1; SELECT 2", 2),
+        ("SELECT 1;; ;DELETE FROM t", 2),
+        ("", 0),
+    ],
+)
+def test_statement_count(sql: str, n: int) -> None:
+    assert statement_count(sql, POSTGRESQL) == n

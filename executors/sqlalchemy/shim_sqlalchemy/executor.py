@@ -162,7 +162,7 @@ def run_query(
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
-    from shim.sql import render_parameterized, render_textual, syntax_for
+    from shim.sql import render_parameterized, render_textual, statement_count, syntax_for
 
     try:
         url = make_url(cfg.uri)
@@ -221,6 +221,12 @@ def run_query(
             )
     except (ValueError, TypeError) as e:
         raise QueryTemplateError(str(e)) from None
+    n = statement_count(sql, syntax)
+    if n > 1:
+        raise QueryTemplateError(
+            f"the query holds {n} SQL statements; a task runs exactly one (remove the extra "
+            f"statements or make several tasks)\nquery: {sql[:1000]}"
+        )
     shown = sql  # what the database receives, for messages
     try:
         return _run(

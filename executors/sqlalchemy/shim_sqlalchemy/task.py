@@ -6,7 +6,7 @@ import typing
 from typing import Any
 
 from shim import DataFrame, PythonCustomizedContainerTask, Secret
-from shim.sql import check_template, syntax_for_url
+from shim.sql import check_template, statement_count, syntax_for_url
 from shim_sqlalchemy.config import SQLAlchemyConfig
 from shim_sqlalchemy.executor import SQLAlchemyTaskExecutor
 
@@ -70,15 +70,22 @@ class SQLAlchemyTask(PythonCustomizedContainerTask[SQLAlchemyConfig]):
             raise ValueError(f"SQLAlchemyTask {name!r}: query_template is empty")
         inputs = dict(inputs or {})
         kwargs.setdefault("task_type_version", TASK_TYPE_VERSION)
+        syntax = syntax_for_url(task_config.uri)
         try:
             check_template(
                 query_template,
                 inputs,
-                syntax=syntax_for_url(task_config.uri),
+                syntax=syntax,
                 task_type_version=kwargs["task_type_version"],
             )
         except ValueError as e:
             raise ValueError(f"SQLAlchemyTask {name!r}: {e}") from None
+        n = statement_count(query_template, syntax)
+        if n > 1:
+            raise ValueError(
+                f"SQLAlchemyTask {name!r}: the query holds {n} SQL statements; a task runs "
+                "exactly one"
+            )
         self._query_template = query_template
         super().__init__(
             name=name,

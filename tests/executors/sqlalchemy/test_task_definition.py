@@ -97,6 +97,7 @@ def test_quoted_placeholder_is_allowed_in_flytekit_textual_mode():
         ("SELECT * FROM t WHERE a = $1", {}, "contains the SQL parameter '$1'"),
         ('SELECT "{{ .inputs.c }}" FROM t', {"c": str}, "quoted identifier"),
         ("  ", {}, "query_template is empty"),
+        ("SELECT 1; DELETE FROM t", {}, "holds 2 SQL statements"),
     ],
 )
 def test_bad_templates_fail_at_definition(query, inputs, needle):
