@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import os
 import secrets
 from pathlib import Path
 
@@ -419,3 +420,39 @@ def test_executor_error_classes_are_recoverable_exactly_where_a_retry_helps():
     for exc, (code, recoverable) in cases.items():
         got = classify(exc, phase="query", where="db", sql="SELECT 1")
         assert (got.code, got.recoverable) == (code, recoverable), exc
+
+
+# --- memory -----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_million_rows_peak_memory_through_entrypoint(pg, tmp_path):
+    import sys
+
+    from tests.support.peak_rss import run_with_peak_rss
+
+    pg.psql(
+        "DROP TABLE IF EXISTS big; CREATE TABLE big AS SELECT g::int8 AS id, g * 0.5 AS x, "
+        "'name-' || g AS name, (ARRAY['a','b','c'])[g % 3 + 1] AS cat, "
+        "CASE WHEN g % 3 > 0 THEN g % 7 END::int4 AS n, "
+        "timestamptz '2024-01-01' + g * interval '1 second' AS ts, "
+        "(g / 100.0)::numeric(12,2) AS amount FROM generate_series(0, 999999) g",
+        user="shim_test",
+    )
+    t = make_task(pg, "SELECT * FROM big WHERE id >= {{ .inputs.lo }}", {"lo": int})
+    s = stage_task(t, {"lo": 0}, str(tmp_path / "run"))
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(Path(__file__).resolve().parents[3]),
+        **{SECRET_ENV: pg.password},
+    )
+    cmd = [sys.executable, "-m", "shim", "execute", "--no-supervise", *s.args]
+    proc, peak_mib = run_with_peak_rss(cmd, workdir=tmp_path, env=env, capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    assert read_error(s.outputs) is None, proc.stderr
+    lit = read_outputs(s.outputs).literals["results"].scalar.structured_dataset
+    table = DataFrame(lit.uri).to_arrow()
+    assert table.num_rows == 1_000_000
+    assert table.column("id").to_pylist()[-1] == 999_999
+    print(f"peak RSS {peak_mib:.0f} MiB")
+    assert 20 < peak_mib < 200, f"peak RSS {peak_mib:.0f} MiB"
