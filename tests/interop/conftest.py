@@ -11,7 +11,7 @@
     ``fk.run(script, *args)`` runs ``fk_scripts/<script>`` with that python (a separate
     process: bytes cross the boundary only as files) and ``fk.json(...)`` returns the JSON
     the script printed last.
-``docker_client``, ``sqlite3_image`` (session)
+``docker_client``, ``base_image``, ``sqlite3_image`` (session)
     The container suite's fixtures (tests/container/conftest.py): an engine connection and
     the sqlite3 image built from this tree.
 """
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.container.conftest import docker_client, sqlite3_image  # noqa: F401 - fixtures
+from tests.container.conftest import base_image, docker_client, sqlite3_image  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(__file__).resolve().parent / "fk_scripts"
