@@ -41,7 +41,8 @@ A small lexer for the database's SQL syntax (:class:`SqlSyntax`: :data:`SQLITE`,
   '%'``). Identifiers cannot be parameters at all.
 
 :func:`check_template` runs every check that does not need the values, so a task can refuse a
-bad template when it is defined instead of when it runs.
+bad template when it is defined instead of when it runs. :func:`first_keyword` and
+:func:`statement_count` read a rendered statement with the same lexer.
 """
 
 from __future__ import annotations
