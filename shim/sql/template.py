@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
@@ -149,7 +148,6 @@ _DOLLAR_TAG = re.compile(
 )
 
 
-@dataclass(frozen=True)
 class SqlSyntax:
     """The lexical rules of one SQL dialect that decide where a placeholder sits.
 
@@ -161,21 +159,50 @@ class SqlSyntax:
     nests (PostgreSQL). ``line_comments``: what starts a comment to the end of the line.
     ``parameter``: what a SQL parameter written in the template looks like (refused: values
     come only from placeholders); ``parameter_starts`` the characters it can start with.
+
+    (A plain class, not a dataclass: it is built at import on the entrypoint's path, where
+    a dataclass's generated code costs a millisecond.)
     """
 
-    name: str
-    quotes: Mapping[str, tuple[str, str]]
-    line_comments: tuple[str, ...] = ("--",)
-    backslash_quotes: frozenset[str] = frozenset()
-    escape_string_prefix: bool = False
-    dollar_quotes: bool = False
-    nested_comments: bool = False
-    parameter: re.Pattern[str] | None = None
-    parameter_starts: str = ""
-    _starts: frozenset[str] = field(init=False, repr=False, compare=False)
+    __slots__ = (
+        "_starts",
+        "backslash_quotes",
+        "dollar_quotes",
+        "escape_string_prefix",
+        "line_comments",
+        "name",
+        "nested_comments",
+        "parameter",
+        "parameter_starts",
+        "quotes",
+    )
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_starts", frozenset(c[0] for c in self.line_comments))
+    def __init__(
+        self,
+        *,
+        name: str,
+        quotes: Mapping[str, tuple[str, str]],
+        line_comments: tuple[str, ...] = ("--",),
+        backslash_quotes: frozenset[str] = frozenset(),
+        escape_string_prefix: bool = False,
+        dollar_quotes: bool = False,
+        nested_comments: bool = False,
+        parameter: re.Pattern[str] | None = None,
+        parameter_starts: str = "",
+    ) -> None:
+        self.name = name
+        self.quotes = dict(quotes)
+        self.line_comments = line_comments
+        self.backslash_quotes = backslash_quotes
+        self.escape_string_prefix = escape_string_prefix
+        self.dollar_quotes = dollar_quotes
+        self.nested_comments = nested_comments
+        self.parameter = parameter
+        self.parameter_starts = parameter_starts
+        self._starts = frozenset(c[0] for c in line_comments)
+
+    def __repr__(self) -> str:
+        return f"SqlSyntax({self.name!r})"
 
 
 #: SQLite: '...' strings; "..." `...` [...] identifiers; ? ?NNN :name @name $name parameters.
