@@ -1,7 +1,8 @@
 """Serialize the flytekit side's tasks with flytekit itself (run with flytekit's venv python).
 
-``python fk_side.py SPEC_JSON`` where the spec is ``{"kind": "noop"|"sqlite", "dir": ...,
-"uri": ..., "compressed": ..., "query": ...}``: writes ``<dir>/task.pb`` and
+``python fk_side.py SPEC_JSON`` where the spec is ``{"kind": "noop"|"sqlite"|"sqlalchemy",
+"dir": ..., "uri": ..., "compressed": ..., "query": ...}`` (sqlalchemy: the password comes from
+the secret ``bench/password``): writes ``<dir>/task.pb`` and
 ``<dir>/inputs.pb`` and prints the container args (``{{.x}}`` placeholders unrendered) as JSON.
 """
 
@@ -25,6 +26,19 @@ def main() -> None:
         from fk_noop import NoopTask
 
         task, inputs = NoopTask(), {"x": 7}
+    elif spec["kind"] == "sqlalchemy":
+        from flytekit.models.security import Secret
+        from flytekitplugins.sqlalchemy import SQLAlchemyConfig, SQLAlchemyTask
+
+        secret = Secret(group="bench", key="password")
+        task = SQLAlchemyTask(
+            name="bench.sqlalchemy",
+            query_template=spec["query"],
+            inputs={"min_id": int},
+            task_config=SQLAlchemyConfig(uri=spec["uri"], secret_connect_args={"password": secret}),
+            secret_requests=[secret],
+        )
+        inputs = {"min_id": 0}
     else:
         from flytekit.extras.sqlite3.task import SQLite3Config, SQLite3Task
 

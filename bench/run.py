@@ -6,9 +6,12 @@ time is ``time.perf_counter`` around it and peak RSS is the child's ``ru_maxrss`
 
 Environments (created under ``bench/.work`` and cached):
 
-- ``shim-venv``: ``pip install '.[s3,dataframe]' executors/sqlite3`` (not editable) — what the
-  sqlite3 image installs; reinstalled when the sources change. Every shimkit figure runs here.
-- ``flytekit-venv``: ``flytekit==1.16.*``, pandas, pyarrow — the reference.
+- ``shim-venv``: ``pip install '.[s3,dataframe]' executors/sqlite3 executors/sqlalchemy`` (not
+  editable) — what the images install; reinstalled when the sources change. Every shimkit
+  figure runs here.
+- ``flytekit-venv``: ``flytekit==1.16.*``, pandas, pyarrow, and for section 5
+  ``flytekitplugins-sqlalchemy`` with ``psycopg[binary]`` — the reference.
+- section 5 starts a throwaway PostgreSQL cluster (tests/fixtures/postgres.py) and stops it.
 - ``floor-venv``: adbc-driver-sqlite and pyarrow only — the floor script.
 - the project's dev venv (the interpreter running this script): moto, boto3.
 
@@ -151,12 +154,16 @@ def vpy(venv: Path) -> str:
 
 def sources_hash() -> str:
     h = hashlib.sha256()
-    for base in (ROOT / "shim", ROOT / "executors" / "sqlite3"):
+    for base in (ROOT / "shim", ROOT / "executors" / "sqlite3", ROOT / "executors" / "sqlalchemy"):
         for p in sorted(base.rglob("*")):
             if p.is_file() and "__pycache__" not in p.parts and ".egg-info" not in str(p):
                 h.update(str(p.relative_to(ROOT)).encode())
                 h.update(p.read_bytes())
-    for p in (ROOT / "pyproject.toml", ROOT / "executors" / "sqlite3" / "pyproject.toml"):
+    for p in (
+        ROOT / "pyproject.toml",
+        ROOT / "executors" / "sqlite3" / "pyproject.toml",
+        ROOT / "executors" / "sqlalchemy" / "pyproject.toml",
+    ):
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
@@ -178,6 +185,11 @@ def ensure_venvs() -> None:
         subprocess.run([base_python, "-m", "venv", "--clear", str(FK_VENV)], check=True)
         pip(FK_VENV, "flytekit==1.16.*", "pandas", "pyarrow")
         stamp.write_text("ok\n")
+    stamp = FK_VENV / ".bench-sqlalchemy-installed"
+    if not stamp.exists():
+        log("adding flytekitplugins-sqlalchemy and psycopg to the flytekit venv; cached afterwards")
+        pip(FK_VENV, "flytekitplugins-sqlalchemy==1.16.*", "psycopg[binary]")
+        stamp.write_text("ok\n")
     stamp = FLOOR_VENV / ".bench-installed"
     if not stamp.exists():
         log("creating the floor venv (adbc-driver-sqlite, pyarrow); cached afterwards")
@@ -187,13 +199,21 @@ def ensure_venvs() -> None:
     stamp = SHIM_VENV / ".bench-installed"
     want = sources_hash()
     if not stamp.exists():
-        log("creating the shimkit venv (.[s3,dataframe] + executors/sqlite3, as in the image)")
+        log("creating the shimkit venv (.[s3,dataframe] + the executors, as in the images)")
         subprocess.run([base_python, "-m", "venv", "--clear", str(SHIM_VENV)], check=True)
-        pip(SHIM_VENV, ".[s3,dataframe]", "./executors/sqlite3")
+        pip(SHIM_VENV, ".[s3,dataframe]", "./executors/sqlite3", "./executors/sqlalchemy")
         stamp.write_text(want)
     elif stamp.read_text().strip() != want:
-        log("shimkit sources changed: reinstalling shimkit + shimkit-sqlite3 in the shimkit venv")
-        pip(SHIM_VENV, "--no-deps", "--force-reinstall", ".", "./executors/sqlite3")
+        log("shimkit sources changed: reinstalling shimkit and its executors in the shimkit venv")
+        pip(SHIM_VENV, "./executors/sqlalchemy")  # its dependencies, when it is new here
+        pip(
+            SHIM_VENV,
+            "--no-deps",
+            "--force-reinstall",
+            ".",
+            "./executors/sqlite3",
+            "./executors/sqlalchemy",
+        )
         stamp.write_text(want)
 
 
@@ -388,6 +408,57 @@ def section_sqlite(cfg: argparse.Namespace, res: dict) -> None:
                 f"{st['floor'].wall:.2f}s/{st['floor'].rss_mib:.0f}MiB"
             )
     res["sqlite"] = rows
+
+
+#: the PostgreSQL table of section 5: the SQLite table's columns plus PostgreSQL's own types
+PG_TABLE = (
+    "CREATE TABLE t AS SELECT g::int8 AS id, g * 0.5::float8 AS x, 'name-' || g AS name, "
+    "(ARRAY['a','b','c'])[g % 3 + 1] AS cat, CASE WHEN g % 3 > 0 THEN g % 7 END::int4 AS n, "
+    "timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second' AS ts, "
+    "(g / 100.0)::numeric(12,2) AS amount FROM generate_series(0, {last}) g"
+)
+
+
+def section_sqlalchemy(cfg: argparse.Namespace, res: dict) -> None:
+    """1M rows from PostgreSQL: shimkit's SQLAlchemyTask vs flytekitplugins-sqlalchemy, same
+    server, same table, runs interleaved (shim, flytekit, shim, ...) so both see the same load."""
+    log("section 5: SQLAlchemy task on PostgreSQL")
+    sys.path.insert(0, str(ROOT))
+    from tests.fixtures.postgres import running_server, wait_ready
+
+    out: dict = {}
+    with running_server() as pg:
+        wait_ready(pg)
+        env = base_env(_FSEC_BENCH_PASSWORD=pg.password)
+        for label, n in cfg.pg_sizes:
+            pg.psql("DROP TABLE IF EXISTS t", user="shim_test")
+            pg.psql(PG_TABLE.format(last=n - 1), user="shim_test")
+            pg.psql("VACUUM ANALYZE t", user="shim_test")
+            spec = {"kind": "sqlalchemy", "uri": pg.url(), "query": SQL}
+            where = WORK / "sqlalchemy" / label
+            shutil.rmtree(where, ignore_errors=True)
+            args = {side: stage(side, spec, where / side) for side in ("shim", "flytekit")}
+            st = {"shim": Stat(), "flytekit": Stat()}
+            runs, warm = cfg.pg_runs, 1
+            for i in range(warm + runs):
+                for side in ("shim", "flytekit"):
+                    w = where / side
+                    r = run_once(command(side, args[side], w, str(i)), env, cwd=w)
+                    check_outputs(w)(i, r)
+                    if i >= warm:
+                        st[side].walls.append(r.wall)
+                        st[side].rss.append(r.rss_kib)
+            out[label] = st
+            res.setdefault("cmd_sqlalchemy", command("shim", args["shim"], where / "shim", "N"))
+            res.setdefault(
+                "cmd_sqlalchemy_fk", command("flytekit", args["flytekit"], where / "flytekit", "N")
+            )
+            log(
+                f"  {label}: shim {st['shim'].wall:.2f}s/{st['shim'].rss_mib:.0f}MiB  flytekit "
+                f"{st['flytekit'].wall:.2f}s/{st['flytekit'].rss_mib:.0f}MiB"
+            )
+        out["server"] = pg.psql("SHOW server_version", database="postgres").strip()
+    res["sqlalchemy"] = {"sizes": out, "runs": cfg.pg_runs}
 
 
 def _free_port() -> int:
@@ -827,6 +898,48 @@ def report(cfg: argparse.Namespace, res: dict, m: dict, took: float) -> str:
             table(["", "shimkit", "s3fs direct", "ratio", "target", "met?"], rows),
             "",
         ]
+    if "sqlalchemy" in res:
+        sa = res["sqlalchemy"]
+        rows = []
+        for label, st in sa["sizes"].items():
+            if label == "server":
+                continue
+            big = label == "1m"
+            s_, f_ = st["shim"], st["flytekit"]
+            rows.append(
+                target_row(
+                    f"{label.upper()} rows: wall",
+                    s_.wall,
+                    f_.wall,
+                    "{:.3f} s",
+                    0.4 if big else None,
+                ).cells()
+            )
+            rows.append(
+                target_row(
+                    f"{label.upper()} rows: peak RSS",
+                    s_.rss_mib,
+                    f_.rss_mib,
+                    "{:.0f} MiB",
+                    0.25 if big else None,
+                ).cells()
+            )
+        md += [
+            "## 5. SQLAlchemy task on PostgreSQL",
+            "",
+            f"Query `{SQL}` with `min_id=0` on a PostgreSQL {sa['sizes'].get('server', '')} "
+            "table of 7 columns (bigint key, double, two texts, nullable int, timestamptz, "
+            "numeric(12,2)) on a throwaway local cluster (TCP on 127.0.0.1, password from the "
+            "secret `_FSEC_BENCH_PASSWORD`). shimkit: `SQLAlchemyTask` via `shim execute` "
+            "(server-side cursor, Arrow batches, parquet); flytekit: "
+            "`flytekitplugins.sqlalchemy.SQLAlchemyTask` via `pyflyte-execute` (pandas "
+            "`read_sql_query`, default `FlyteSchema` output), both with psycopg 3. Runs "
+            f"interleaved (shimkit, flytekit, ...): one warm-up pair, then the median of "
+            f"{sa['runs']}.",
+            "",
+            table(H, rows),
+            "",
+        ]
     if "footprint" in res:
         fp = res["footprint"]
         rows = [
@@ -912,6 +1025,16 @@ def report(cfg: argparse.Namespace, res: dict, m: dict, took: float) -> str:
             "```",
             "",
         ]
+    if "cmd_sqlalchemy" in res:
+        md += [
+            "SQLAlchemy (PostgreSQL), one run:",
+            "",
+            "```",
+            " ".join(res["cmd_sqlalchemy"]),
+            " ".join(res["cmd_sqlalchemy_fk"]),
+            "```",
+            "",
+        ]
     md += ["## Notes", "", *[f"- {n}" for n in NOTES], ""]
     text = "\n".join(md)
     return text.replace(str(ROOT) + "/", "").replace(str(ROOT), ".")
@@ -923,7 +1046,9 @@ NOTES: list[str] = []  # filled in by hand-written analysis below (see bench/ana
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="reduced set for a smoke check")
-    ap.add_argument("--only", nargs="*", choices=["cold", "sqlite", "large", "footprint"])
+    ap.add_argument(
+        "--only", nargs="*", choices=["cold", "sqlite", "large", "footprint", "sqlalchemy"]
+    )
     ap.add_argument(
         "--report-only",
         action="store_true",
@@ -936,13 +1061,15 @@ def main() -> int:
         cfg.zip_modes = [False]
         cfg.sql_runs = {"1k": 2, "100k": 2}
         cfg.large_bytes, cfg.large_runs = 64 * MIB, 1
+        cfg.pg_sizes, cfg.pg_runs = [("100k", 100_000)], 2
     else:
         cfg.cold_runs = 7
         cfg.sizes = [("1k", 1000), ("100k", 100_000), ("1m", 1_000_000)]
         cfg.zip_modes = [False, True]
         cfg.sql_runs = {"1k": 7, "100k": 5, "1m": 5}
         cfg.large_bytes, cfg.large_runs = GIB, int(os.environ.get("BENCH_LARGE_RUNS", "2"))
-    sections = cfg.only or ["cold", "sqlite", "large", "footprint"]
+        cfg.pg_sizes, cfg.pg_runs = [("100k", 100_000), ("1m", 1_000_000)], 5
+    sections = cfg.only or ["cold", "sqlite", "sqlalchemy", "large", "footprint"]
     partial = cfg.quick or bool(cfg.only)
     saved = WORK / ("results-quick.pickle" if partial else "results.pickle")
     if cfg.report_only:
@@ -956,6 +1083,7 @@ def main() -> int:
             "sqlite": section_sqlite,
             "large": section_large,
             "footprint": section_footprint,
+            "sqlalchemy": section_sqlalchemy,
         }
         for name in sections:
             funcs[name](cfg, res)

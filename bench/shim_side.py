@@ -1,8 +1,8 @@
 """Serialize the shimkit side's tasks with shimkit (run with the shimkit venv's python).
 
-``python shim_side.py SPEC_JSON`` where the spec is ``{"kind": "noop"|"sqlite"|"file"|"frame",
-"dir": ..., ...}``: writes ``<dir>/task.pb`` and ``<dir>/inputs.pb`` and prints the container
-args (placeholders unrendered) as JSON.
+``python shim_side.py SPEC_JSON`` where the spec is ``{"kind": "noop"|"sqlite"|"sqlalchemy"|
+"file"|"frame", "dir": ..., ...}``: writes ``<dir>/task.pb`` and ``<dir>/inputs.pb`` and prints
+the container args (placeholders unrendered) as JSON.
 """
 
 from __future__ import annotations
@@ -39,6 +39,21 @@ def build(spec: dict) -> tuple[object, dict]:
             query_template=spec["query"],
             inputs={"min_id": int},
             task_config=SQLite3Config(uri=spec["uri"], compressed=spec["compressed"]),
+        )
+        return task, {"min_id": 0}
+    if kind == "sqlalchemy":
+        from shim_sqlalchemy import SQLAlchemyConfig, SQLAlchemyTask
+
+        from shim import Secret
+
+        task = SQLAlchemyTask(
+            name="bench.sqlalchemy",
+            query_template=spec["query"],
+            inputs={"min_id": int},
+            task_config=SQLAlchemyConfig(
+                uri=spec["uri"],
+                secret_connect_args={"password": Secret(group="bench", key="password")},
+            ),
         )
         return task, {"min_id": 0}
     executor, out = {

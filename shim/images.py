@@ -85,6 +85,8 @@ class ImageSpec:
     dockerfile: str
     tag: str
     description: str = ""
+    #: the shipped image this one is built FROM (its tag is passed as ``SHIMKIT_BASE``)
+    base: str | None = None
 
 
 VERSION = shim_version()
@@ -100,6 +102,12 @@ IMAGES: dict[str, ImageSpec] = {
         dockerfile="images/sqlite3/Dockerfile",
         tag=f"shimkit-sqlite3:{_tag_safe(VERSION)}",
         description="the runtime plus the SQLite3 executor, pyarrow and adbc-driver-sqlite",
+    ),
+    "sqlalchemy": ImageSpec(
+        dockerfile="images/sqlalchemy/Dockerfile",
+        tag=f"shimkit-sqlalchemy:{_tag_safe(VERSION)}",
+        description="the base image plus the SQLAlchemy executor, SQLAlchemy, psycopg 3, pyarrow",
+        base="base",
     ),
 }
 
@@ -196,7 +204,10 @@ def build_image(
     the ``BASE_IMAGE`` build argument (default: the Dockerfile's ``python:3.11-slim-bookworm``);
     ``tag`` replaces the catalogue's tag. With ``quiet=False`` the build log streams to stderr.
     ``SHIM_VERSION`` and (when git knows it) ``REVISION`` are passed as build arguments for the
-    OCI labels. Raises :class:`ContainerEngineError` when no engine answers and
+    OCI labels. An image built FROM another shipped image (``ImageSpec.base``, e.g.
+    ``sqlalchemy`` FROM ``base``) gets that image's tag as ``SHIMKIT_BASE``; build the base
+    first (``shim images build`` builds them in catalogue order). Raises
+    :class:`ContainerEngineError` when no engine answers and
     :class:`ImageBuildError` (quoting the end of the build log) when the build fails.
     """
     try:
@@ -217,6 +228,8 @@ def build_image(
         args["REVISION"] = revision
     if base_image:
         args["BASE_IMAGE"] = base_image
+    if spec.base is not None:  # built FROM another shipped image: build that one first
+        args["SHIMKIT_BASE"] = IMAGES[spec.base].tag
     args.update(build_args or {})
 
     own_client = client is None

@@ -1,7 +1,8 @@
 """Fixtures of the interoperability suite: flytekit in its own virtualenv, across processes.
 
 ``fk_python`` (session)
-    The python of a virtualenv with ``flytekit==1.16.*`` plus pandas and pyarrow, at
+    The python of a virtualenv with ``flytekit==1.16.*``, ``flytekitplugins-sqlalchemy``,
+    psycopg, pandas and pyarrow, at
     ``<repo>/.cache/flytekit-venv`` (``SHIM_FLYTEKIT_VENV`` overrides), created on first use
     and reused while it imports. flytekit is never a dependency of shimkit: it lives only there.
     When it cannot be installed because no package index is reachable the suite is skipped,
@@ -10,7 +11,7 @@
     ``fk.run(script, *args)`` runs ``fk_scripts/<script>`` with that python (a separate
     process: bytes cross the boundary only as files) and ``fk.json(...)`` returns the JSON
     the script printed last.
-``docker_client``, ``sqlite3_image`` (session)
+``docker_client``, ``base_image``, ``sqlite3_image`` (session)
     The container suite's fixtures (tests/container/conftest.py): an engine connection and
     the sqlite3 image built from this tree.
 """
@@ -28,12 +29,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.container.conftest import docker_client, sqlite3_image  # noqa: F401 - fixtures
+from tests.container.conftest import base_image, docker_client, sqlite3_image  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(__file__).resolve().parent / "fk_scripts"
 FLYTEKIT_SPEC = "flytekit==1.16.*"
-REQUIREMENTS = [FLYTEKIT_SPEC, "pandas", "pyarrow"]
+#: flytekit's SQLAlchemy plugin (and a PostgreSQL driver) for its SQLAlchemyTask templates
+REQUIREMENTS = [
+    FLYTEKIT_SPEC,
+    "flytekitplugins-sqlalchemy==1.16.*",
+    "psycopg[binary]",
+    "pandas",
+    "pyarrow",
+]
 STAMP = ".shim-interop-ok"
 #: what pip prints when it cannot reach a package index
 _OFFLINE = (
@@ -69,11 +77,17 @@ def fk_env() -> dict[str, str]:
 
 
 def _works(python: Path) -> str | None:
-    """flytekit's version when ``python`` imports flytekit 1.16, pandas and pyarrow."""
+    """flytekit's version when ``python`` imports flytekit 1.16 (and its SQLAlchemy plugin, a
+    PostgreSQL driver), pandas and pyarrow."""
     if not python.exists():
         return None
     proc = subprocess.run(
-        [str(python), "-c", "import flytekit, pandas, pyarrow; print(flytekit.__version__)"],
+        [
+            str(python),
+            "-c",
+            "import flytekit, flytekitplugins.sqlalchemy, psycopg, pandas, pyarrow; "
+            "print(flytekit.__version__)",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -141,7 +155,8 @@ def fk_python() -> Path:
         version = _works(python)
         if version is None:
             pytest.fail(
-                f"{venv} was created but does not import flytekit 1.16, pandas and pyarrow",
+                f"{venv} was created but does not import flytekit 1.16, its SQLAlchemy plugin, "
+                "psycopg, pandas and pyarrow",
                 pytrace=False,
             )
         (venv / STAMP).write_text(f"{FLYTEKIT_SPEC} -> flytekit {version}\n")

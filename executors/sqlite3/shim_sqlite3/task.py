@@ -8,7 +8,7 @@ from typing import Any
 from shim import DataFrame, PythonCustomizedContainerTask
 from shim_sqlite3.config import SQLite3Config
 from shim_sqlite3.executor import SQLite3TaskExecutor
-from shim_sqlite3.query import check_inputs
+from shim_sqlite3.query import check_template
 
 TASK_TYPE = "sqlite"
 #: 1: values bound as SQL parameters (shimkit). 0: flytekit's textual substitution.
@@ -42,9 +42,9 @@ class SQLite3Task(PythonCustomizedContainerTask[SQLite3Config]):
     """Runs ``query_template`` against the database at ``task_config.uri``; one output,
     ``results``, a dataframe streamed to parquet.
 
-    Placeholders are ``{{ .inputs.<name> }}``; every placeholder needs an input and every
-    input must be used (checked here, ValueError). Values are bound as SQL parameters, never
-    spliced into the SQL text, and the database is opened read-only.
+    Placeholders are ``{{ .inputs.<name> }}``; every placeholder needs an input, every input
+    must be used and no placeholder may be quoted (checked here, ValueError). Values are bound
+    as SQL parameters, never spliced into the SQL text, and the database is opened read-only.
     """
 
     def __init__(
@@ -67,9 +67,12 @@ class SQLite3Task(PythonCustomizedContainerTask[SQLite3Config]):
         if not isinstance(query_template, str) or not query_template.strip():
             raise ValueError(f"SQLite3Task {name!r}: query_template is empty")
         inputs = dict(inputs or {})
-        check_inputs(query_template, list(inputs))
-        self._query_template = query_template
         kwargs.setdefault("task_type_version", TASK_TYPE_VERSION)
+        try:
+            check_template(query_template, inputs, task_type_version=kwargs["task_type_version"])
+        except ValueError as e:
+            raise ValueError(f"SQLite3Task {name!r}: {e}") from None
+        self._query_template = query_template
         super().__init__(
             name=name,
             container_image=container_image or default_image(),
