@@ -143,3 +143,29 @@ class TaskFailedError(ShimError):
 def _last_line(message: str) -> str:
     lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
     return lines[-1] if lines else message
+
+
+# --- function tasks, plugins and traces (EXTENSION.md sections 1-4) ---------------------------
+
+
+class TaskDefinitionError(UserError, TypeError, ValueError):
+    """A task cannot be defined as written: an unannotated parameter, a type the type engine
+    cannot carry, a function that cannot be imported by module path, a bad plugin class.
+
+    Raised when the task is defined, never at run time. It is a ``TypeError`` and a
+    ``ValueError``, so code written against flyte-sdk's errors keeps catching it."""
+
+    code = "TaskDefinition"
+
+
+class TraceDoesNotAllowNestedTasksError(UserError):
+    """A task was called inside a ``@trace`` function of a running task."""
+
+    code = "TraceDoesNotAllowNestedTasks"
+
+
+class SyncTaskCallInAsyncContextError(UserError):
+    """A sync task was called in a blocking way from async code of a running task; use
+    ``await task.aio(...)``."""
+
+    code = "SyncTaskCallInAsyncContext"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import contextvars
 import os
 import subprocess
 import sys
@@ -22,6 +23,8 @@ RUNNERS = ("inprocess", "subprocess", "container")
 DEFAULT_TIMEOUT = 3600.0
 #: in-process runs set the task's env_vars in os.environ, which is the whole process's
 _INPROCESS = threading.Lock()
+#: set while an in-process run holds :data:`_INPROCESS` (its nested runs share its environment)
+_IN_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("shim_in_run", default=False)
 
 
 class LocalRunError(ShimError):
@@ -69,12 +72,14 @@ def run_task(
     env = dict(task.env_vars or {})
     if os.environ.get("SHIM_TIMINGS"):
         env.setdefault("SHIM_TIMINGS", os.environ["SHIM_TIMINGS"])
+    if runner == "inprocess" and _IN_RUN.get() and _env_differs(env):
+        runner = "subprocess"  # a nested task needing other env vars cannot share os.environ
     detail = ""
     if runner == "inprocess":
         from shim.runtime.args import parse_execute_args
         from shim.runtime.entrypoint import run
 
-        with _INPROCESS, _environ(env):
+        with _inprocess_environment(env):
             run(parse_execute_args(exec_args), storage=storage)
     elif runner == "subprocess":
         detail = _run_subprocess(exec_args, env, timeout)
@@ -84,6 +89,10 @@ def run_task(
 
         # the store root is mounted read-only, so data kept there (a database) is readable
         root = [os.path.dirname(local_path(stage.base))] if is_local(stage.base) else []
+        source = getattr(task, "source_root", None)  # a function task's local code
+        if source:
+            root.append(source)
+            env.setdefault("PYTHONPATH", source)
         res = run_task_in_container(
             task.image, args, stage_dir=stage.base, env=env, timeout=timeout, read_only_dirs=root
         )
@@ -207,6 +216,25 @@ def _read_error(storage: Any, prefix: str) -> TaskFailedError | None:
         origin=idl.ErrorOrigin.Name(e.origin),
         message=e.message,
     )
+
+
+@contextlib.contextmanager
+def _inprocess_environment(env: dict[str, str]):
+    """``env`` set in ``os.environ`` for one in-process run at a time; a run nested in it (a
+    task calling a task) shares the parent's environment and lock."""
+    if _IN_RUN.get():
+        yield
+        return
+    with _INPROCESS, _environ(env):
+        token = _IN_RUN.set(True)
+        try:
+            yield
+        finally:
+            _IN_RUN.reset(token)
+
+
+def _env_differs(env: dict[str, str]) -> bool:
+    return any(os.environ.get(k) != v for k, v in env.items())
 
 
 @contextlib.contextmanager

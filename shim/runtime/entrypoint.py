@@ -181,7 +181,10 @@ def _execute(
     transfer.scratch_dir.mkdir(parents=True, exist_ok=True)
 
     progress.enter("read-inputs")
-    inputs = _read_inputs(args.inputs, tt, storage, transfer)
+    # an executor that knows its Python types (function tasks) decodes and encodes with them
+    typed = getattr(executor, "python_types", None)
+    input_types, output_types = typed(tt) if typed is not None else (None, None)
+    inputs = _read_inputs(args.inputs, tt, storage, transfer, input_types)
 
     progress.enter("execute")
     ctx = ExecutionContext(
@@ -200,7 +203,7 @@ def _execute(
         _reset(token)
 
     progress.enter("write-outputs")
-    literals = encode_outputs(result, tt, transfer)
+    literals = encode_outputs(result, tt, transfer, output_types)
     size = literals.ByteSize()
     if size > tt.max_inline_io_bytes:
         raise InlineSizeError(
@@ -227,7 +230,13 @@ def _decode_task_config(tt: TaskTemplateModel, executor: Any) -> None:
         ) from None
 
 
-def _read_inputs(url: str | None, tt: TaskTemplateModel, storage: Any, transfer: Any) -> dict:
+def _read_inputs(
+    url: str | None,
+    tt: TaskTemplateModel,
+    storage: Any,
+    transfer: Any,
+    types: Mapping[str, Any] | None = None,
+) -> dict:
     from google.protobuf.message import DecodeError
 
     from shim.types import python_type_of, to_python
@@ -273,7 +282,8 @@ def _read_inputs(url: str | None, tt: TaskTemplateModel, storage: Any, transfer:
     values = {}
     for name, lt in expected.items():
         try:
-            values[name] = to_python(lm.literals[name], python_type_of(lt), transfer, name=name)
+            py_type = types[name] if types and name in types else python_type_of(lt)
+            values[name] = to_python(lm.literals[name], py_type, transfer, name=name)
         except TypeMismatchError as e:
             raise InputError(f"input {e}") from None
         except (ValueError, OverflowError) as e:  # e.g. a Timestamp out of datetime's range
@@ -314,7 +324,9 @@ def bind_outputs(result: Any, names: list[str]) -> dict[str, Any]:
     )
 
 
-def encode_outputs(result: Any, tt: TaskTemplateModel, transfer: Any) -> Any:
+def encode_outputs(
+    result: Any, tt: TaskTemplateModel, transfer: Any, types: Mapping[str, Any] | None = None
+) -> Any:
     from shim.types import python_type_of, to_literal
 
     outputs = tt.interface.outputs
@@ -322,7 +334,8 @@ def encode_outputs(result: Any, tt: TaskTemplateModel, transfer: Any) -> Any:
     lm = idl.LiteralMap()
     for name, lt in outputs.items():
         try:
-            lit = to_literal(bound[name], python_type_of(lt), transfer, name=name)
+            py_type = types[name] if types and name in types else python_type_of(lt)
+            lit = to_literal(bound[name], py_type, transfer, name=name)
         except TypeMismatchError as e:
             raise OutputError(f"output {e}") from None
         lm.literals[name].CopyFrom(lit)

@@ -70,6 +70,9 @@ def to_idl(task: TaskTemplate, sctx: SerializationContext | None = None) -> Any:
             pb.key = s.key
         pb.mount_requirement = _MOUNT[s.mount_requirement]
 
+    if task.service_account:
+        tt.security_context.run_as.k8s_service_account = task.service_account
+
     cache = task.cache_policy
     if cache.enabled:
         tt.metadata.discoverable = True
