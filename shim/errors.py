@@ -161,11 +161,11 @@ class TaskDefinitionError(UserError, TypeError, ValueError):
 class TraceDoesNotAllowNestedTasksError(UserError):
     """A task was called inside a ``@trace`` function of a running task."""
 
-    code = "TraceDoesNotAllowNestedTasks"
+    code = "TraceDoesNotAllowNestedTasksError"
 
 
 class SyncTaskCallInAsyncContextError(UserError):
     """A sync task was called in a blocking way from async code of a running task; use
     ``await task.aio(...)``."""
 
-    code = "SyncTaskCallInAsyncContext"
+    code = "SyncTaskCallInAsyncContextError"

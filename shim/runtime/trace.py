@@ -362,4 +362,4 @@ def _cut(text: str) -> str:
 
 
 def _iso(t: float) -> str:
-    return _dt.datetime.fromtimestamp(t, tz=_dt.timezone.utc).isoformat()
+    return _dt.datetime.fromtimestamp(t, tz=_dt.UTC).isoformat()

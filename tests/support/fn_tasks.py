@@ -177,8 +177,7 @@ async def async_square(x: int) -> int:
 
 @trace
 def countdown(n: int):
-    for i in range(n, 0, -1):
-        yield i
+    yield from range(n, 0, -1)
 
 
 @trace
