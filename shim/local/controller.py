@@ -100,6 +100,8 @@ class LocalController:
             if trace.in_task():
                 options.setdefault("store", children_store())
                 with trace.span(task.name, "task", inputs) as span:
+                    if span is not None:
+                        span.extra["store"] = options["store"]
                     value = run_task(task, inputs, **options)
                     if span is not None:
                         span.outputs = trace.describe(value)

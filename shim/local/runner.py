@@ -16,7 +16,7 @@ from typing import Any
 from shim import idl
 from shim.errors import ShimError, TaskFailedError, UserError
 from shim.local.staging import Stage, render_args
-from shim.task.serialize import to_bytes
+from shim.task.serialize import container_image, to_bytes
 from shim.task.template import SerializationContext, TaskTemplate
 
 RUNNERS = ("inprocess", "subprocess", "container")
@@ -51,6 +51,7 @@ def run_task(
     from shim.storage import default_storage
     from shim.types import TransferContext, python_to_literal_map
 
+    inputs = {**getattr(task.interface, "defaults", {}), **inputs}  # a function's defaults
     runner = runner or os.environ.get("SHIM_RUNNER") or "inprocess"
     if runner not in RUNNERS:
         raise ValueError(f"runner must be one of {', '.join(RUNNERS)}, got {runner!r}")
@@ -78,8 +79,9 @@ def run_task(
     if runner == "inprocess":
         from shim.runtime.args import parse_execute_args
         from shim.runtime.entrypoint import run
+        from shim.runtime.function_resolver import local_task
 
-        with _inprocess_environment(env):
+        with _inprocess_environment(env), local_task(task):
             run(parse_execute_args(exec_args), storage=storage)
     elif runner == "subprocess":
         detail = _run_subprocess(exec_args, env, timeout)
@@ -94,7 +96,12 @@ def run_task(
             root.append(source)
             env.setdefault("PYTHONPATH", source)
         res = run_task_in_container(
-            task.image, args, stage_dir=stage.base, env=env, timeout=timeout, read_only_dirs=root
+            container_image(task, sctx),
+            args,
+            stage_dir=stage.base,
+            env=env,
+            timeout=timeout,
+            read_only_dirs=root,
         )
         _forward_timings(res.logs)
         detail = (

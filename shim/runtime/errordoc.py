@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shim import idl
-from shim.errors import ShimError
+from shim.errors import ShimError, TaskFailedError
 
 RECOVERABLE = idl.ContainerError.Kind.Value("RECOVERABLE")
 NON_RECOVERABLE = idl.ContainerError.Kind.Value("NON_RECOVERABLE")
@@ -46,6 +46,8 @@ def classify(exc: BaseException, *, phase: str) -> Classified:
     runs is the user's logic failing: ``USER:<ExceptionType>``, non-recoverable. Anything else
     raised elsewhere is a bug or a platform fault: ``SYSTEM:<ExceptionType>``, recoverable.
     """
+    if isinstance(exc, TaskFailedError):  # a nested task's failure, raised on: its own code
+        return Classified(exc.code, exc.recoverable, exc.origin, format_message(exc))
     if isinstance(exc, ShimError):
         origin = exc.origin
         code = f"{origin}:{exc.code}"

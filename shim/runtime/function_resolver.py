@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import importlib
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from shim.errors import ExecutorNotFoundError, TemplateError
@@ -97,12 +99,53 @@ def load_function_task(module_name: str, attr: str) -> Any:
             ) from e
     task = getattr(module, attr, None)
     if task is None:
-        raise TaskNotFoundError(f"module {module_name!r} has no task {attr!r}")
+        raise TaskNotFoundError(
+            f"module {module_name!r} has no task {attr!r}; a task must be bound to a "
+            "module-level name to run in another process"
+        )
     missing = [p for p in PROTOCOL if not hasattr(task, p)]
     if missing:
         raise TaskNotFoundError(
-            f"{module_name}.{attr} is a {type(task).__name__}, not a function task "
-            f"(it lacks {', '.join(missing)})"
+            f"{module_name}.{attr} is a {type(task).__name__}, not a function task (it lacks "
+            f"{', '.join(missing)}); a task must be bound to a module-level name to run in "
+            "another process (e.g. 'task = env.task(function)')"
+        )
+    return task
+
+
+#: the task object an in-process run of this context runs (set by the local runner)
+_LOCAL: contextvars.ContextVar[Any] = contextvars.ContextVar("shim_local_task", default=None)
+
+
+@contextlib.contextmanager
+def local_task(task: Any) -> Iterator[None]:
+    """Run ``task`` itself when the resolver is asked for it in this context.
+
+    An in-process run hands over the object it runs, so a task that is not bound to a
+    module-level name, or an override of one (``task.override(plugin_config=...)``), runs as
+    it is. Another process imports the module and takes the task by name.
+    """
+    token = _LOCAL.set(task)
+    try:
+        yield
+    finally:
+        _LOCAL.reset(token)
+
+
+def find_task(module_name: str, attr: str, task_name: str) -> Any:
+    """The task named ``task_name`` that the args locate as ``module_name.attr``."""
+    local = _LOCAL.get()
+    if (
+        local is not None
+        and getattr(local, "name", None) == task_name
+        and getattr(local, "module", None) == module_name
+    ):
+        return local
+    task = load_function_task(module_name, attr)
+    if getattr(task, "name", task_name) != task_name:
+        raise TaskNotFoundError(
+            f"{module_name}.{attr} is task {task.name!r}, but the template is of task "
+            f"{task_name!r}; bind each task to a module-level name of its own"
         )
     return task
 
@@ -166,7 +209,7 @@ class FunctionTaskResolver:
                 code="TemplateNotFound",
             )
         tt = load_template(template_url, storage)
-        task = load_function_task(module_name, attr)
+        task = find_task(module_name, attr, tt.id.name)
         if task.task_type != tt.type:
             raise TemplateError(
                 f"the template is of type {tt.type!r} but {module_name}.{attr} is a "

@@ -232,3 +232,24 @@ async def trace_calls_task_aio(x: int) -> int:
 @env.task
 def reads_context() -> str:
     return str(sorted(current_context().data))
+
+
+# --- environments with other env vars -------------------------------------------------------
+
+other_env = TaskEnvironment(name="fn-other", env_vars={"FN_ENV": "other"})
+
+
+@other_env.task
+def environ_other(name: str) -> str:
+    return os.environ.get(name, "")
+
+
+@env.task
+def asks_other_env(name: str) -> list[str]:
+    return [environ_other(name), os.environ.get(name, "")]
+
+
+@env.task
+async def traced_then_fails(x: int) -> int:
+    square(x)
+    raise RuntimeError("after the trace")

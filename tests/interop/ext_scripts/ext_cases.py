@@ -9,7 +9,6 @@ tests/interop/test_extension_crosscheck.py compares the two.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import sys
 import typing
@@ -19,7 +18,6 @@ SDK = sys.argv[1] if len(sys.argv) > 1 else "shim"
 
 if SDK == "flyte":
     import flyte
-    import flyte.errors as sdk_errors
     from flyte.extend import AsyncFunctionTaskTemplate, TaskPluginRegistry
 
     TaskEnvironment = flyte.TaskEnvironment
@@ -31,7 +29,7 @@ if SDK == "flyte":
     def run(task, **inputs):
         try:
             out = flyte.run(task, **inputs).outputs()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             return {"failed": e.code}
         return out[0] if len(out) == 1 else tuple(out)
 
@@ -49,7 +47,6 @@ if SDK == "flyte":
 
 else:
     import shim
-    import shim.errors as sdk_errors
     from shim.extend import AsyncFunctionTaskTemplate, TaskPluginRegistry
 
     TaskEnvironment = shim.TaskEnvironment
@@ -83,7 +80,7 @@ NAMED_ERRORS = ("TraceDoesNotAllowNestedTasksError", "SyncTaskCallInAsyncContext
 def outcome(fn: typing.Callable[[], typing.Any]) -> dict:
     try:
         return {"value": fn()}
-    except BaseException as e:  # noqa: BLE001 - every outcome is data here
+    except BaseException as e:
         for klass in type(e).__mro__:
             if klass.__name__ in NAMED_ERRORS:
                 return {"error": klass.__name__}
@@ -206,7 +203,7 @@ def sync_parent(x: int) -> int:
 async def catch_code(x: int) -> str:
     try:
         await failing.aio(x)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return error_name(e)
     return "none"
 
@@ -217,7 +214,7 @@ async def catch_class(x: int) -> bool:
         await failing.aio(x)
     except MyErr:
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     return False
 
