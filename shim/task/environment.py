@@ -172,6 +172,8 @@ class TaskEnvironment:
                     "a task cannot run as another service_account"
                 )
 
+        if cache is not _UNSET:
+            check_cache(cache, where=f"@{self.name}.task")
         given = {
             "cache": cache,
             "retries": retries,
