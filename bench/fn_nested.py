@@ -13,8 +13,9 @@ import sys
 import tempfile
 import time
 
-import shim
 from shim_fn_tasks import noop, parent
+
+import shim
 
 
 def timed(n: int, store: str) -> float:

@@ -11,10 +11,11 @@ import sys
 
 
 def shim_side(out: str) -> list[str]:
+    from shim_fn_tasks import noop
+
     from shim import idl, to_bytes
     from shim.task.template import SerializationContext
     from shim.types import TransferContext, python_to_literal_map
-    from shim_fn_tasks import noop
 
     sctx = SerializationContext(project="bench", version="v1")
     with open(os.path.join(out, "task.pb"), "wb") as f:
@@ -33,15 +34,17 @@ def shim_side(out: str) -> list[str]:
 def flytekit_side(out: str) -> list[str]:
     from collections import OrderedDict
 
+    from fk_fn_tasks import noop
     from flytekit.configuration import ImageConfig, SerializationSettings
     from flytekit.core.context_manager import FlyteContextManager
     from flytekit.core.type_engine import TypeEngine
     from flytekit.models.literals import LiteralMap
     from flytekit.tools.translator import get_serializable
-    from fk_fn_tasks import noop
 
     settings = SerializationSettings(
-        image_config=ImageConfig.auto_default_image(), project="bench", domain="development",
+        image_config=ImageConfig.auto_default_image(),
+        project="bench",
+        domain="development",
         version="v1",
     )
     template = get_serializable(OrderedDict(), settings, noop).template

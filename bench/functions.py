@@ -55,7 +55,9 @@ def main() -> int:
     nested = json.loads(
         harness.run_once(
             [harness.vpy(harness.SHIM_VENV), str(BENCH / "fn_nested.py"), str(n), str(runs)], env
-        ).out.strip().splitlines()[-1]
+        )
+        .out.strip()
+        .splitlines()[-1]
     )
     shim_s, fk_s = stats["shim"].wall, stats["flytekit"].wall
     ratio = shim_s / fk_s
@@ -66,7 +68,7 @@ def main() -> int:
             "## Function tasks",
             "",
             f"A no-op function task (`x: int -> int`), fresh process each run, median of {runs} "
-            f"after {warm} warm-up; same machine, same run, interleaved with nothing else.",
+            f"after {warm} warm-up; both sides measured in the same run on the same machine.",
             "",
             "| | shimkit | flytekit 1.16 | ratio | target | met |",
             "|---|---|---|---|---|---|",

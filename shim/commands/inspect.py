@@ -1,4 +1,4 @@
-"""``shim inspect``: any task.pb / inputs.pb / outputs.pb / error.pb / trace.json as readable JSON."""
+"""``shim inspect``: a task.pb, inputs.pb, outputs.pb, error.pb or trace.json as readable JSON."""
 
 from __future__ import annotations
 

@@ -14,6 +14,8 @@ typing, :data:`PROTOCOL`):
   inputs and encode the outputs with the function's own types;
 - ``task_type``: must be the template's ``type``;
 - ``execute(**inputs)``: a coroutine running ``pre`` -> the function -> ``post``;
+  optionally ``needs_event_loop`` (False) and ``execute_sync(**inputs)``, for a plain sync
+  function that runs without an event loop (and without importing asyncio);
 - ``outputs_by_name(result)``: the result as ``{output name: value}``.
 
 While the task runs, the context is marked as a running task (:mod:`shim.runtime.trace`):
@@ -23,8 +25,6 @@ to ``<output prefix>/trace.json`` when it ends, also when it fails.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import contextvars
 import importlib
@@ -166,7 +166,10 @@ class FunctionTaskExecutor(ShimTaskExecutor):
         ctx = current_context()
         with trace.running(task.name) as run:
             try:
-                result = run_coroutine(task.execute(**inputs))
+                if getattr(task, "needs_event_loop", True):
+                    result = run_coroutine(task.execute(**inputs))
+                else:  # a plain sync function: no event loop, no asyncio import
+                    result = task.execute_sync(**inputs)
                 outputs = task.outputs_by_name(result)
             except BaseException as e:
                 e.__traceback__ = _from_function(e.__traceback__, getattr(task, "func", None))
@@ -255,6 +258,8 @@ def run_coroutine(coro: Any) -> Any:
 
 
 def _loop_running() -> bool:
+    import asyncio
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -263,6 +268,9 @@ def _loop_running() -> bool:
 
 
 def _run(coro: Any) -> Any:
+    import asyncio
+    import concurrent.futures
+
     with asyncio.Runner() as runner:
         runner.get_loop().set_default_executor(
             concurrent.futures.ThreadPoolExecutor(

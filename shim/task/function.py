@@ -22,7 +22,6 @@ the function's result (flyte-sdk discards it); returning ``None`` keeps the resu
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import inspect
 import os
@@ -307,6 +306,21 @@ class AsyncFunctionTaskTemplate(TaskTemplate):
 
         return await get_controller().submit(self, self.bind(*args, **kwargs))
 
+    @property
+    def needs_event_loop(self) -> bool:
+        """False for a sync function without plugin pre/post: it runs without asyncio."""
+        cls = type(self)
+        return (
+            self.is_async
+            or cls.pre is not AsyncFunctionTaskTemplate.pre
+            or cls.post is not AsyncFunctionTaskTemplate.post
+        )
+
+    def execute_sync(self, **inputs: Any) -> Any:
+        """The function itself, for a task that does not need an event loop (see
+        :attr:`needs_event_loop`); no event loop runs, so ``asyncio.run()`` works inside."""
+        return self.func(**inputs)
+
     async def execute(self, **inputs: Any) -> Any:  # type: ignore[override]
         """``pre`` -> the function -> ``post``: what the runtime runs (a coroutine).
 
@@ -320,6 +334,8 @@ class AsyncFunctionTaskTemplate(TaskTemplate):
         if self.is_async:
             result = await self.func(**inputs)
         else:
+            import asyncio
+
             result = await asyncio.to_thread(self.func, **inputs)
         replaced = await self.post(result)
         return result if replaced is None else replaced

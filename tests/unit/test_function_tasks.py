@@ -34,7 +34,7 @@ def run_dirs(store: str) -> list[Path]:
     return sorted(Path(store).glob("*/outputs"), key=lambda p: p.stat().st_mtime)
 
 
-# --- interface --------------------------------------------------------------------------------
+# --- interface -----------------------------------------------------------------------------
 
 
 class Shade(enum.Enum):
@@ -142,7 +142,7 @@ def test_named_tuple_result(store):
     assert out == (6, "3 values") and out.total == 6
 
 
-# --- bad input at definition time ----------------------------------------------------------------
+# --- bad input at definition time -------------------------------------------------------------
 
 
 def untyped(a, b: int) -> int:
@@ -218,7 +218,7 @@ def test_interactive_function_cannot_be_a_task():
     assert proc.returncode == 1 and "interactive session" in proc.stderr
 
 
-# --- calling ---------------------------------------------------------------------------------------
+# --- calling ------------------------------------------------------------------------------------
 
 
 def test_call_outside_a_task_is_the_plain_function():
@@ -280,7 +280,7 @@ def returns_one_of_two() -> tuple[int, int]:
     return 1  # type: ignore[return-value]
 
 
-# --- pre -> body -> post ---------------------------------------------------------------------------
+# --- pre -> body -> post ------------------------------------------------------------------------
 
 
 @dataclass
@@ -334,7 +334,7 @@ def test_post_returning_none_keeps_the_result(store):
     assert shim.run_task(kept, {"x": 1}, store=store) == 6
 
 
-# --- nested calls ----------------------------------------------------------------------------------
+# --- nested calls -------------------------------------------------------------------------------
 
 
 def test_nested_async_children_gathered(store):
@@ -411,7 +411,7 @@ def calls_prebuilt(x: int) -> int:
 calls_prebuilt = TaskEnvironment(name="mixed").task(calls_prebuilt)  # type: ignore[assignment]
 
 
-# --- scripts run as __main__ -------------------------------------------------------------------
+# --- scripts run as __main__ ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("runner", ["inprocess", "subprocess"])
@@ -453,7 +453,7 @@ def test_task_defined_in_the_script_that_runs_it(tmp_path, runner):
     assert (tmp_path / "marker").read_text().count("top level ran") == expected
 
 
-# --- traces ----------------------------------------------------------------------------------------
+# --- traces -------------------------------------------------------------------------------------
 
 
 def spans_of(outputs: Path) -> list[dict]:
@@ -530,7 +530,7 @@ def test_inspect_prints_the_spans(store):
     assert len(doc["document"]["spans"]) >= 6
 
 
-# --- layering ------------------------------------------------------------------------------------
+# --- layering ---------------------------------------------------------------------------------
 
 
 def test_runtime_and_task_layers_do_not_import_upper_layers():

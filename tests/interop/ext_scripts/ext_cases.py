@@ -475,7 +475,7 @@ def clone_with_basic():
 def reusable_sync_concurrency():
     e = TaskEnvironment(name="reuse", reusable=ReusePolicy(replicas=1, concurrency=2))
 
-    f = e.task(ident)
+    e.task(ident)
 
 
 @case
