@@ -553,3 +553,43 @@ def test_runtime_and_task_layers_do_not_import_upper_layers():
 def test_interface_from_callable_is_public():
     iface = interface_from_callable(every_type)
     assert iface.inputs["box"] is Box
+
+
+# --- pre-built tasks go through the same controller -------------------------------------------
+
+
+@shim.trace
+def prebuilt_in_trace(x: int) -> int:
+    return prebuilt_echo(x=x)
+
+
+def prebuilt_from_trace(x: int) -> int:
+    return prebuilt_in_trace(x)
+
+
+async def prebuilt_blocking_in_async(x: int) -> int:
+    return prebuilt_echo(x=x)
+
+
+async def prebuilt_aio_in_async(x: int) -> int:
+    return await prebuilt_echo.aio(x=x)
+
+
+mixed = TaskEnvironment(name="mixed2")
+prebuilt_from_trace = mixed.task(prebuilt_from_trace)  # type: ignore[assignment]
+prebuilt_blocking_in_async = mixed.task(prebuilt_blocking_in_async)  # type: ignore[assignment]
+prebuilt_aio_in_async = mixed.task(prebuilt_aio_in_async)  # type: ignore[assignment]
+
+
+def test_prebuilt_task_aio_at_top_level():
+    assert asyncio.run(prebuilt_echo.aio(x=3)) == 3
+
+
+def test_prebuilt_task_rules_inside_a_running_task(store):
+    assert shim.run_task(prebuilt_aio_in_async, {"x": 4}, store=store) == 4
+    with pytest.raises(TaskFailedError) as e:
+        shim.run_task(prebuilt_from_trace, {"x": 1}, store=store)
+    assert e.value.code == "USER:TraceDoesNotAllowNestedTasksError"
+    with pytest.raises(TaskFailedError) as e:
+        shim.run_task(prebuilt_blocking_in_async, {"x": 1}, store=store)
+    assert e.value.code == "USER:SyncTaskCallInAsyncContextError"
