@@ -38,6 +38,7 @@ images: install
 
 bench: install
 	$(PY) bench/run.py
+	$(PY) bench/functions.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info demo-data

@@ -16,6 +16,9 @@ _EXPORTS = {
     "SerializationContext": "shim.task.template",
     "PythonCustomizedContainerTask": "shim.task.container_task",
     "TaskEnvironment": "shim.task.environment",
+    "AsyncFunctionTaskTemplate": "shim.task.function",
+    "TaskPluginRegistry": "shim.task.plugins",
+    "trace": "shim.runtime.trace",
     "NativeInterface": "shim.task.interface",
     "kwtypes": "shim.task.interface",
     "Resources": "shim.task.resources",
@@ -45,8 +48,27 @@ _EXPORTS = {
     "TaskFailedError": "shim.errors",
     "TypeMismatchError": "shim.errors",
     "IgnoreOutputs": "shim.errors",
+    "TaskDefinitionError": "shim.errors",
+    "TraceDoesNotAllowNestedTasksError": "shim.errors",
+    "SyncTaskCallInAsyncContextError": "shim.errors",
 }
 
 __all__ = sorted(_EXPORTS)
 
 __getattr__, __dir__ = lazy_exports("shim", _EXPORTS, globals())
+
+
+def _local_controller():  # type: ignore[no-untyped-def]
+    """The default controller of task calls: the local runners (imported on first call)."""
+    from shim.local.controller import LocalController
+
+    return LocalController()
+
+
+def _install_default_controller() -> None:
+    from shim.runtime import controller
+
+    controller.set_default(_local_controller)
+
+
+_install_default_controller()

@@ -171,3 +171,29 @@ def reason_of(message: str, code: str = "") -> str:
             text = text[len(prefix) :]
             break
     return text or message.strip()
+
+
+# --- function tasks, plugins and traces (EXTENSION.md sections 1-4) ---------------------------
+
+
+class TaskDefinitionError(UserError, TypeError, ValueError):
+    """A task cannot be defined as written: an unannotated parameter, a type the type engine
+    cannot carry, a function that cannot be imported by module path, a bad plugin class.
+
+    Raised when the task is defined, never at run time. It is a ``TypeError`` and a
+    ``ValueError``, so code written against flyte-sdk's errors keeps catching it."""
+
+    code = "TaskDefinition"
+
+
+class TraceDoesNotAllowNestedTasksError(UserError):
+    """A task was called inside a ``@trace`` function of a running task."""
+
+    code = "TraceDoesNotAllowNestedTasksError"
+
+
+class SyncTaskCallInAsyncContextError(UserError):
+    """A sync task was called in a blocking way from async code of a running task; use
+    ``await task.aio(...)``."""
+
+    code = "SyncTaskCallInAsyncContextError"

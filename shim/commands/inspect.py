@@ -1,4 +1,4 @@
-"""``shim inspect``: any task.pb / inputs.pb / outputs.pb / error.pb as readable JSON."""
+"""``shim inspect``: a task.pb, inputs.pb, outputs.pb, error.pb or trace.json as readable JSON."""
 
 from __future__ import annotations
 
@@ -104,13 +104,32 @@ def to_json(msg: Any) -> dict:
 @click.command("inspect")
 @click.argument("location")
 def inspect_cmd(location: str) -> None:
-    """Print a task.pb, inputs.pb, outputs.pb or error.pb (file path or any URL) as JSON."""
+    """Print a task.pb, inputs.pb, outputs.pb, error.pb or trace.json (path or URL) as JSON."""
     from shim.storage import default_storage
 
     try:
         data = default_storage().get_bytes(location)
+        spans = trace_document(data)
+        if spans is not None:
+            click.echo(json.dumps({"kind": "Trace", "document": spans}, indent=2))
+            return
         kind, msg = detect(data, location)
     except (ShimError, FileNotFoundError) as e:
         click.echo(f"shim inspect: {e}", err=True)
         sys.exit(1)
     click.echo(json.dumps({"kind": kind, "document": to_json(msg)}, indent=2, sort_keys=False))
+
+
+def trace_document(data: bytes) -> dict | None:
+    """The spans of a ``trace.json`` written next to a function task's outputs, else None."""
+    from shim.runtime.trace import TRACE_KIND
+
+    if not data.lstrip().startswith(b"{"):
+        return None
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return None
+    if isinstance(doc, dict) and doc.get("kind") == TRACE_KIND and "spans" in doc:
+        return {k: v for k, v in doc.items() if k != "kind"}
+    return None

@@ -159,8 +159,11 @@ def run_cmd(
                     f"task has no input {name!r}; inputs are {list(task.interface.inputs)}"
                 )
             values[name] = parse_input(name, raw, task.interface.inputs[name])
+        from shim.local.runner import run_task
+
         start = time.perf_counter()
-        result = task(**values, runner=runner, store=store)
+        # the same path for every task: a function task's __call__ would be its plain function
+        result = run_task(task, values, runner=runner, store=store)
         elapsed = time.perf_counter() - start
     except TaskFailedError as e:
         click.echo(failure_text(e, verbose=verbose), err=True)

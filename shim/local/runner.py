@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import contextvars
 import os
 import subprocess
 import sys
@@ -15,13 +16,15 @@ from typing import Any
 from shim import envconf, idl
 from shim.errors import ShimError, TaskFailedError
 from shim.local.staging import Stage, render_args
-from shim.task.serialize import to_bytes
+from shim.task.serialize import container_image, to_bytes
 from shim.task.template import SerializationContext, TaskTemplate
 
 RUNNERS = ("inprocess", "subprocess", "container")
 DEFAULT_TIMEOUT = 3600.0
 #: in-process runs set the task's env_vars in os.environ, which is the whole process's
 _INPROCESS = threading.Lock()
+#: set while an in-process run holds :data:`_INPROCESS` (its nested runs share its environment)
+_IN_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("shim_in_run", default=False)
 
 
 class LocalRunError(ShimError):
@@ -48,6 +51,7 @@ def run_task(
     from shim.storage import default_storage
     from shim.types import TransferContext, python_to_literal_map
 
+    inputs = {**getattr(task.interface, "defaults", {}), **inputs}  # a function's defaults
     runner = runner or envconf.choice("SHIM_RUNNER", RUNNERS, "inprocess")
     if runner not in RUNNERS:
         raise ValueError(f"runner must be one of {', '.join(RUNNERS)}, got {runner!r}")
@@ -69,12 +73,15 @@ def run_task(
     env = dict(task.env_vars or {})
     if envconf.flag("SHIM_TIMINGS"):
         env.setdefault("SHIM_TIMINGS", "1")
+    if runner == "inprocess" and _IN_RUN.get() and _env_differs(env):
+        runner = "subprocess"  # a nested task needing other env vars cannot share os.environ
     detail = ""
     if runner == "inprocess":
         from shim.runtime.args import parse_execute_args
         from shim.runtime.entrypoint import run
+        from shim.runtime.function_resolver import local_task
 
-        with _INPROCESS, _environ(env):
+        with _inprocess_environment(env), local_task(task):
             # quiet: the failure reaches the caller once, as the TaskFailedError below
             run(parse_execute_args(exec_args), storage=storage, quiet=True)
     elif runner == "subprocess":
@@ -85,8 +92,17 @@ def run_task(
 
         # the store root is mounted read-only, so data kept there (a database) is readable
         root = [os.path.dirname(local_path(stage.base))] if is_local(stage.base) else []
+        source = getattr(task, "source_root", None)  # a function task's local code
+        if source:
+            root.append(source)
+            env.setdefault("PYTHONPATH", source)
         res = run_task_in_container(
-            task.image, args, stage_dir=stage.base, env=env, timeout=timeout, read_only_dirs=root
+            container_image(task, sctx),
+            args,
+            stage_dir=stage.base,
+            env=env,
+            timeout=timeout,
+            read_only_dirs=root,
         )
         _forward_timings(res.logs)
         detail = (
@@ -201,6 +217,25 @@ def _read_error(storage: Any, prefix: str) -> TaskFailedError | None:
         origin=idl.ErrorOrigin.Name(e.origin),
         message=redactor()(e.message),
     )
+
+
+@contextlib.contextmanager
+def _inprocess_environment(env: dict[str, str]):
+    """``env`` set in ``os.environ`` for one in-process run at a time; a run nested in it (a
+    task calling a task) shares the parent's environment and lock."""
+    if _IN_RUN.get():
+        yield
+        return
+    with _INPROCESS, _environ(env):
+        token = _IN_RUN.set(True)
+        try:
+            yield
+        finally:
+            _IN_RUN.reset(token)
+
+
+def _env_differs(env: dict[str, str]) -> bool:
+    return any(os.environ.get(k) != v for k, v in env.items())
 
 
 @contextlib.contextmanager

@@ -22,6 +22,8 @@ class ExecutionContext:
     checkpoint_path: str | None = None
     prev_checkpoint: str | None = None
     secrets: Secrets = field(default_factory=Secrets)
+    #: what a function task's ``pre`` returned, for its body (empty otherwise)
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 _current: contextvars.ContextVar[ExecutionContext | None] = contextvars.ContextVar(

@@ -234,7 +234,10 @@ def _execute(args: ExecuteArgs, storage: Any, progress: Progress, work: Path) ->
     transfer.scratch_dir.mkdir(parents=True, exist_ok=True)
 
     progress.enter(Phase.READ_INPUTS)
-    inputs = _read_inputs(args.inputs, tt, storage, transfer)
+    # an executor that knows its Python types (function tasks) decodes and encodes with them
+    typed = getattr(executor, "python_types", None)
+    input_types, output_types = typed(tt) if typed is not None else (None, None)
+    inputs = _read_inputs(args.inputs, tt, storage, transfer, input_types)
 
     progress.enter(Phase.EXECUTE)
     ctx = ExecutionContext(
@@ -253,7 +256,7 @@ def _execute(args: ExecuteArgs, storage: Any, progress: Progress, work: Path) ->
         _reset(token)
 
     progress.enter(Phase.WRITE_OUTPUTS)
-    literals = encode_outputs(result, tt, transfer)
+    literals = encode_outputs(result, tt, transfer, output_types)
     size = literals.ByteSize()
     if size > tt.max_inline_io_bytes:
         raise InlineSizeError(
@@ -280,7 +283,13 @@ def _decode_task_config(tt: TaskTemplateModel, executor: Any) -> None:
         ) from None
 
 
-def _read_inputs(url: str | None, tt: TaskTemplateModel, storage: Any, transfer: Any) -> dict:
+def _read_inputs(
+    url: str | None,
+    tt: TaskTemplateModel,
+    storage: Any,
+    transfer: Any,
+    types: Mapping[str, Any] | None = None,
+) -> dict:
     from google.protobuf.message import DecodeError
 
     expected = tt.interface.inputs
@@ -302,7 +311,7 @@ def _read_inputs(url: str | None, tt: TaskTemplateModel, storage: Any, transfer:
                 f"inputs at {url} are not a flyteidl LiteralMap ({len(data)} bytes): {e}",
                 code="InputsCorrupt",
             ) from None
-    types = _python_types(expected, "input")
+    types = _python_types(expected, "input", types)
     from shim.types import InterfaceMismatchError, literal_map_to_python
 
     try:
@@ -317,14 +326,17 @@ def _read_inputs(url: str | None, tt: TaskTemplateModel, storage: Any, transfer:
         raise InputError(f"input {e}") from None
 
 
-def _python_types(variables: Mapping[str, Any], what: str) -> dict[str, Any]:
-    """The Python types the runtime decodes and encodes the template's variables with."""
+def _python_types(
+    variables: Mapping[str, Any], what: str, known: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The Python types the runtime decodes and encodes the template's variables with:
+    ``known`` ones (an executor's own, e.g. a function task's annotations), else guessed."""
     from shim.types import python_type_of
 
     types = {}
     for name, lt in variables.items():
         try:
-            types[name] = python_type_of(lt)
+            types[name] = known[name] if known and name in known else python_type_of(lt)
         except ShimError:
             raise
         except Exception as e:  # a type the engine cannot represent: the template's, for good
@@ -368,17 +380,20 @@ def bind_outputs(result: Any, names: list[str]) -> dict[str, Any]:
     )
 
 
-def encode_outputs(result: Any, tt: TaskTemplateModel, transfer: Any) -> Any:
+def encode_outputs(
+    result: Any, tt: TaskTemplateModel, transfer: Any, types: Mapping[str, Any] | None = None
+) -> Any:
     """The executor's result as the outputs' LiteralMap. A value that cannot be encoded is
     an :class:`OutputError` naming the output (whatever the converter raised: a retry would
-    fail the same way); storage and OS errors keep their own classification."""
+    fail the same way); storage and OS errors keep their own classification. ``types``: the
+    Python types an executor knows (function tasks); else guessed from the template."""
     from shim.types import python_to_literal_map
 
     outputs = tt.interface.outputs
     bound = bind_outputs(result, list(outputs))
     try:
         return python_to_literal_map(
-            bound, _python_types(outputs, "output"), transfer, what="output"
+            bound, _python_types(outputs, "output", types), transfer, what="output"
         )
     except TypeMismatchError as e:
         raise OutputError(f"output {e}") from None

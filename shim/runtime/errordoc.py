@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shim import envconf, idl
-from shim.errors import ShimError
+from shim.errors import ShimError, TaskFailedError
 from shim.runtime.phases import Phase
 
 RECOVERABLE = idl.ContainerError.Kind.Value("RECOVERABLE")
@@ -70,6 +70,8 @@ def classify(
     """
     message = format_message(exc, redact)
     user_code = Phase.parse(phase) is Phase.EXECUTE
+    if isinstance(exc, TaskFailedError):  # a nested task's failure, raised on: its own code
+        return Classified(exc.code, exc.recoverable, exc.origin, message)
     if isinstance(exc, ShimError):
         origin = exc.origin
         code = f"{origin}:{exc.code}"

@@ -95,21 +95,28 @@ class PythonCustomizedContainerTask(TaskTemplate, Generic[T]):
 
     def container_args(self, sctx: SerializationContext) -> list[str]:
         """WIRE.md section 1, with shimkit's resolver and the checkpoint flags."""
-        return [
-            "pyflyte-execute",
-            "--inputs",
-            "{{.input}}",
-            "--output-prefix",
-            "{{.outputPrefix}}",
-            "--raw-output-data-prefix",
-            "{{.rawOutputDataPrefix}}",
-            "--checkpoint-path",
-            "{{.checkpointOutputPrefix}}",
-            "--prev-checkpoint",
-            "{{.prevCheckpointPrefix}}",
-            "--resolver",
-            SHIM_RESOLVER,
-            "--",
-            "{{.taskTemplatePath}}",
-            self._executor_path,
-        ]
+        return entrypoint_args(SHIM_RESOLVER, [self._executor_path])
+
+
+def entrypoint_args(resolver: str, loader_args: list[str]) -> list[str]:
+    """The container args of a task run by ``shim execute`` (``pyflyte-execute``): the
+    backend's variables, ``--resolver resolver``, then ``-- {{.taskTemplatePath}}`` and
+    ``loader_args`` (what locates the code to run)."""
+    return [
+        "pyflyte-execute",
+        "--inputs",
+        "{{.input}}",
+        "--output-prefix",
+        "{{.outputPrefix}}",
+        "--raw-output-data-prefix",
+        "{{.rawOutputDataPrefix}}",
+        "--checkpoint-path",
+        "{{.checkpointOutputPrefix}}",
+        "--prev-checkpoint",
+        "{{.prevCheckpointPrefix}}",
+        "--resolver",
+        resolver,
+        "--",
+        "{{.taskTemplatePath}}",
+        *loader_args,
+    ]

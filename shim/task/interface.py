@@ -13,10 +13,14 @@ def kwtypes(**types: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class NativeInterface:
-    """Inputs and outputs as ``{name: python type}``, in declaration order."""
+    """Inputs and outputs as ``{name: python type}``, in declaration order.
+
+    ``defaults`` holds the default values of inputs that have one (function tasks).
+    """
 
     inputs: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
 
     def to_idl(self) -> Any:
         from shim.types import interface_to_idl

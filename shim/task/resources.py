@@ -60,10 +60,20 @@ class Cache:
 
 @dataclass(frozen=True)
 class ReusePolicy:
-    """Keep the task's container alive across invocations (``replicas``, ``idle_ttl``)."""
+    """Keep the task's container alive across invocations (``replicas``, ``idle_ttl``).
+
+    ``concurrency`` is how many calls one container runs at once (async tasks only).
+    """
 
     replicas: int | tuple[int, int] = 1
     idle_ttl: int | _dt.timedelta | None = None
+    concurrency: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int):
+            raise TypeError(f"ReusePolicy.concurrency must be an int, got {self.concurrency!r}")
+        if self.concurrency < 1:
+            raise ValueError(f"ReusePolicy.concurrency must be >= 1, got {self.concurrency}")
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,9 @@ def to_idl(task: TaskTemplate, sctx: SerializationContext | None = None) -> Any:
             pb.key = s.key
         pb.mount_requirement = _MOUNT[s.mount_requirement]
 
+    if task.service_account:
+        tt.security_context.run_as.k8s_service_account = task.service_account
+
     cache = task.cache_policy
     if cache.enabled:
         tt.metadata.discoverable = True
@@ -108,10 +111,7 @@ def _metadata(task: TaskTemplate, tt: Any) -> None:
 
 def _container(task: TaskTemplate, sctx: SerializationContext, tt: Any) -> None:
     c = tt.container
-    image = sctx.image or task.image
-    if image == "auto":
-        image = f"shimkit-base:{_shim_version()}"
-    c.image = image
+    c.image = container_image(task, sctx)
     c.args.extend(task.container_args(sctx))
     for k in sorted(task.env_vars or {}):
         c.env.add(key=k, value=task.env_vars[k])
@@ -120,6 +120,15 @@ def _container(task: TaskTemplate, sctx: SerializationContext, tt: Any) -> None:
         for src, dst in ((requests, c.resources.requests), (limits, c.resources.limits)):
             for name, value in src.items():
                 dst.add(name=_RESOURCE[name], value=value)
+
+
+def container_image(task: TaskTemplate, sctx: SerializationContext | None = None) -> str:
+    """The image a task runs in: the context's override, else its own; ``"auto"`` is
+    shimkit's base image of this version (what function tasks run in by default)."""
+    image = (sctx.image if sctx is not None else None) or task.image
+    if image == "auto":
+        image = f"shimkit-base:{_shim_version()}"
+    return image
 
 
 def _auto_cache_version(tt: Any) -> str:

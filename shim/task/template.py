@@ -26,7 +26,7 @@ _UNSET: Any = object()
 #: fields that ``override`` never changes
 FIXED_FIELDS = ("name", "image", "docs", "interface")
 #: fields a reusable task keeps unless the same ``override`` call passes ``reusable="off"``
-REUSE_BOUND_FIELDS = ("resources", "env_vars", "secrets")
+REUSE_BOUND_FIELDS = ("resources", "env_vars", "secrets", "service_account")
 #: reserved keyword arguments of a local call
 RESERVED_INPUTS = ("runner", "store")
 
@@ -70,6 +70,7 @@ class TaskTemplate:
     queue: str | None = None
     debuggable: bool = False
     max_inline_io_bytes: int = DEFAULT_MAX_INLINE_IO_BYTES
+    service_account: str | None = None
 
     def __post_init__(self) -> None:
         self._validate()
@@ -95,6 +96,8 @@ class TaskTemplate:
             raise ValueError(
                 f"max_inline_io_bytes must be a positive int, got {self.max_inline_io_bytes!r}"
             )
+        if self.service_account is not None and not isinstance(self.service_account, str):
+            raise ValueError(f"service_account must be a string, got {self.service_account!r}")
         if self.env_vars is not None and not all(
             isinstance(k, str) and isinstance(v, str) for k, v in self.env_vars.items()
         ):
@@ -194,18 +197,30 @@ class TaskTemplate:
         local directory).
         """
         inputs = self.pre(*args, **kwargs)
-        from shim.local import run_task  # the local runners sit above this layer
+        # the local runners sit above this layer: they install the controller
+        from shim.runtime.controller import get_controller
 
-        return self.post(run_task(self, inputs, runner=runner, store=store))
+        return self.post(get_controller().submit_sync(self, inputs, runner=runner, store=store))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from shim.runtime import trace
+
+        if trace.in_task():  # a nested call inside a running task
+            trace.check_task_call_allowed(self.name)
+            refuse_blocking_call_in_async_code(self.name)
         return self.forward(*args, **kwargs)
 
-    async def aio(self, *args: Any, **kwargs: Any) -> Any:
+    async def aio(
+        self, *args: Any, runner: str | None = None, store: str | None = None, **kwargs: Any
+    ) -> Any:
         """Run the task from async code without blocking the event loop."""
-        import asyncio
+        from shim.runtime import trace
+        from shim.runtime.controller import get_controller
 
-        return await asyncio.to_thread(self.forward, *args, **kwargs)
+        trace.check_task_call_allowed(self.name)
+        inputs = self.pre(*args, **kwargs)
+        result = await get_controller().submit(self, inputs, runner=runner, store=store)
+        return self.post(result)
 
     # --- override ------------------------------------------------------------------------
 
@@ -224,6 +239,7 @@ class TaskTemplate:
         pod_template: str | PodTemplate | None = _UNSET,
         queue: str | None = _UNSET,
         interruptible: bool = _UNSET,
+        service_account: str | None = _UNSET,
         **kwargs: Any,
     ) -> TaskTemplate:
         """A new template with some settings changed; this one is left untouched.
@@ -255,6 +271,7 @@ class TaskTemplate:
                 pod_template=pod_template,
                 queue=queue,
                 interruptible=interruptible,
+                service_account=service_account,
             ).items()
             if v is not _UNSET
         }
@@ -275,3 +292,19 @@ class TaskTemplate:
             setattr(new, k, dict(v) if isinstance(v, dict) else v)
         new._validate()
         return new
+
+
+def refuse_blocking_call_in_async_code(name: str) -> None:
+    """A blocking task call from a coroutine of a running task would stall its event loop."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    from shim.errors import SyncTaskCallInAsyncContextError
+
+    raise SyncTaskCallInAsyncContextError(
+        f"task {name!r} was called in a blocking way from async code, which would block the "
+        f"event loop; use 'await {name.rsplit('.', 1)[-1]}.aio(...)'"
+    )

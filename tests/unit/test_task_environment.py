@@ -19,7 +19,7 @@ def test_environment_fills_defaults_and_merges_env_vars():
     )
     task = make_task(ex.NoOpExecutor, env_vars={"LOG": "debug"}, retries=1)
     added = env.add(task)
-    assert added is not task and env.tasks == [added]
+    assert added is not task and env.tasks == {added.name: added}
     assert added.resources == Resources(cpu="2", memory="4Gi")
     assert added.retries == 1  # the task's own value wins
     assert added.env_vars == {"LOG": "debug", "REGION": "eu"}

@@ -1,0 +1,255 @@
+"""Function tasks the tests run through every runner (importable by module path)."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+import threading
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from shim import TaskEnvironment, current_context, trace
+
+env = TaskEnvironment(name="fn", env_vars={"FN_ENV": "from-env"})
+
+
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@dataclass
+class Point:
+    x: int
+    y: float
+
+
+class Stats(NamedTuple):
+    total: int
+    label: str
+
+
+class ChildFailed(Exception):
+    """Raised by a child task on purpose."""
+
+
+@env.task
+def add(a: int, b: int = 10) -> int:
+    return a + b
+
+
+@env.task
+async def double(x: int) -> int:
+    await asyncio.sleep(0)
+    return 2 * x
+
+
+@env.task
+def noop() -> None:
+    return None
+
+
+@env.task
+def kinds(p: Point, c: Color, names: list[str], m: dict[str, float]) -> tuple[Point, Color, int]:
+    return Point(p.x + 1, p.y * 2), Color.BLUE if c is Color.RED else Color.RED, len(names) + len(m)
+
+
+@env.task
+def stats(values: list[int]) -> Stats:
+    return Stats(total=sum(values), label=f"{len(values)} values")
+
+
+@env.task
+def fails(message: str) -> int:
+    raise ChildFailed(message)
+
+
+@env.task
+def value_error(message: str) -> int:
+    raise ValueError(message)
+
+
+@env.task
+def environ(name: str) -> str:
+    return os.environ.get(name, "")
+
+
+@env.task
+def sync_uses_asyncio_run(x: int) -> int:
+    async def inner() -> int:
+        return x + 1
+
+    loop_here = True
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        loop_here = False
+    assert not loop_here, "a sync body must not see a running event loop"
+    return asyncio.run(inner())
+
+
+# --- nested calls ---------------------------------------------------------------------------
+
+
+@env.task
+async def fan_out(n: int) -> list[int]:
+    return list(await asyncio.gather(*(double(i) for i in range(n))))
+
+
+@env.task
+async def fan_out_sync_children(n: int) -> list[int]:
+    return list(await asyncio.gather(*(add.aio(i, b=1) for i in range(n))))
+
+
+@env.task
+def sync_parent(x: int) -> int:
+    return add(x, b=1) + add(x)
+
+
+@env.task
+async def catches_child(message: str) -> str:
+    try:
+        await fails.aio(message)
+    except ChildFailed as e:
+        return f"caught {type(e).__name__} {e.code}"
+    return "not raised"
+
+
+@env.task
+def catches_value_error(message: str) -> str:
+    try:
+        value_error(message)
+    except ValueError as e:
+        return f"caught {e.code}"
+    return "not raised"
+
+
+@env.task
+async def blocking_call_in_async() -> int:
+    return add(1)  # a sync task called in a blocking way from async code
+
+
+@env.task
+def uncaught_child(message: str) -> int:
+    return fails(message)
+
+
+# --- concurrency probe ------------------------------------------------------------------------
+
+_active = 0
+_peak = 0
+_probe_lock = threading.Lock()
+
+
+@env.task
+async def slow(x: int) -> int:
+    global _active, _peak
+    with _probe_lock:
+        _active += 1
+        _peak = max(_peak, _active)
+    await asyncio.sleep(0.2)
+    with _probe_lock:
+        _active -= 1
+    return x
+
+
+@env.task
+async def gather_slow(n: int) -> int:
+    global _peak
+    _peak = 0
+    await asyncio.gather(*(slow(i) for i in range(n)))
+    return _peak
+
+
+# --- traces -----------------------------------------------------------------------------------
+
+
+@trace
+def square(x: int) -> int:
+    return x * x
+
+
+@trace
+async def async_square(x: int) -> int:
+    return square(x)  # nested trace
+
+
+@trace
+def countdown(n: int):
+    yield from range(n, 0, -1)
+
+
+@trace
+async def acount(n: int):
+    for i in range(n):
+        await asyncio.sleep(0)
+        yield i
+
+
+@trace
+def broken(x: int) -> int:
+    raise KeyError(f"no {x}")
+
+
+@trace
+def calls_task(x: int) -> int:
+    return add(x)
+
+
+@trace
+def forwards_task(x: int) -> int:
+    return add.forward(x, 1)
+
+
+@env.task
+async def traced(x: int) -> int:
+    a = square(x)  # a sync trace from an async task
+    b = await async_square(x)
+    c = sum(countdown(3))
+    d = [i async for i in acount(3)]
+    try:
+        broken(x)
+    except KeyError:
+        pass
+    return a + b + c + sum(d) + forwards_task(x)
+
+
+@env.task
+def trace_calls_task(x: int) -> int:
+    return calls_task(x)
+
+
+@env.task
+async def trace_calls_task_aio(x: int) -> int:
+    @trace
+    async def inner() -> int:
+        return await add.aio(x)
+
+    return await inner()
+
+
+@env.task
+def reads_context() -> str:
+    return str(sorted(current_context().data))
+
+
+# --- environments with other env vars -------------------------------------------------------
+
+other_env = TaskEnvironment(name="fn-other", env_vars={"FN_ENV": "other"})
+
+
+@other_env.task
+def environ_other(name: str) -> str:
+    return os.environ.get(name, "")
+
+
+@env.task
+def asks_other_env(name: str) -> list[str]:
+    return [environ_other(name), os.environ.get(name, "")]
+
+
+@env.task
+async def traced_then_fails(x: int) -> int:
+    square(x)
+    raise RuntimeError("after the trace")
