@@ -209,8 +209,9 @@ class AsyncConnector(ABC, Generic[M]):
     - ``delete`` cancels the job and is idempotent: deleting a finished or an already deleted
       job succeeds. It raises only when the job may still be running.
     - Secrets named in the template's ``custom["secrets"]`` arrive as keyword arguments of
-      ``create``, ``get`` and ``delete``, resolved at run time; never put them in the
-      resource meta, a message or the outputs.
+      ``create``, resolved at run time; ``get`` and ``delete`` receive those that
+      :meth:`secret_refs` names. Never put a secret's value in the resource meta, a message
+      or the outputs.
     """
 
     name: ClassVar[str] = "Async Connector"
@@ -240,6 +241,15 @@ class AsyncConnector(ABC, Generic[M]):
     @abstractmethod
     def delete(self, resource_meta: M, **kwargs: Any) -> Awaitable[None] | None:
         """Cancel the job (idempotent)."""
+
+    def secret_refs(self, resource_meta: M) -> dict[str, Any]:
+        """The secrets ``get``, ``delete``, ``get_logs`` and ``get_metrics`` need, by keyword
+        name -> reference (``"group"``, ``"group/key"`` or ``{"group", "key"}``): those calls
+        carry no template, so a connector that needs a secret after ``create`` names it in its
+        resource meta (the *name*, never the value). Default: the meta's ``secret_refs`` field
+        when it has one, else none."""
+        refs = getattr(resource_meta, "secret_refs", None)
+        return dict(refs) if isinstance(refs, dict) else {}
 
     def get_metrics(self, resource_meta: M, **kwargs: Any) -> Any:
         """Optional: an ``idl.GetTaskMetricsResponse`` (the service answers UNIMPLEMENTED

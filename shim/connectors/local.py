@@ -218,7 +218,8 @@ class _Run:
             self.template.type, self.template.task_type_version
         )
         self.environ = environ
-        self.secrets: dict[str, str] = {}
+        self.secrets: dict[str, str] = {}  # for create: custom["secrets"]
+        self.meta_secrets: dict[str, str] = {}  # for get / delete: connector.secret_refs(meta)
         self.redact = errordoc.redactor()
         self.state: RunState | None = None
         self.meta: ResourceMeta | None = None
@@ -282,6 +283,8 @@ class _Run:
         self.secrets = resolve_secrets(self.custom, self.environ)
         self.redact = redactor(self.secrets)
         assert self.state is not None
+        if self.state.status == "running":
+            self._load_meta()
         while True:
             if self.state.status == "creating":
                 try:
@@ -394,19 +397,30 @@ class _Run:
             self.state.resource_meta = base64.b64encode(meta.encode()).decode()
             self.state.status = "running"
             self.save()  # the resource meta is durable before the first poll
+            self._load_meta()
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    async def _poll_to_end(self) -> Any:
+    def _load_meta(self) -> None:
+        """Decode the stored resource meta; resolve the secrets get/delete need."""
+        from shim.connectors.convert import redactor, resolve_secrets
+
         assert self.state is not None
         if self.meta is None:
             self.meta = self.connector.metadata_type.decode(self.state.meta_bytes())
+        refs = self.connector.secret_refs(self.meta)
+        self.meta_secrets = resolve_secrets({"secrets": refs}, self.environ) if refs else {}
+        self.redact = redactor({**self.secrets, **self.meta_secrets})
+
+    async def _poll_to_end(self) -> Any:
+        assert self.state is not None
+        self._load_meta()
         failures = 0
         for wait in self.poll.intervals():
             await self._sleep(wait)
             try:
                 resource = await self._cancellable(
-                    call(self.connector.get, resource_meta=self.meta, **self.secrets)
+                    call(self.connector.get, resource_meta=self.meta, **self.meta_secrets)
                 )
             except (_Interrupted, _CallTimeout, _AttemptTimeout):
                 raise
@@ -530,7 +544,7 @@ class _Run:
         self.aborting = True
         try:
             await asyncio.wait_for(
-                call(self.connector.delete, resource_meta=self.meta, **self.secrets),
+                call(self.connector.delete, resource_meta=self.meta, **self.meta_secrets),
                 self.poll.delete_timeout,
             )
         except (Exception, asyncio.CancelledError) as e:
@@ -648,10 +662,10 @@ class _Run:
         assert self.state is not None
         if not self.connector.release_on_completion or self.state.released or not self.state.resource_meta:
             return
-        meta = self.meta or self.connector.metadata_type.decode(self.state.meta_bytes())
         try:
+            self._load_meta()
             await asyncio.wait_for(
-                call(self.connector.delete, resource_meta=meta, **self.secrets),
+                call(self.connector.delete, resource_meta=self.meta, **self.meta_secrets),
                 self.poll.delete_timeout,
             )
             self.state.released = True
@@ -795,7 +809,7 @@ def drive_run(
                 run.secrets = resolve_secrets(run.custom, environ)
                 run.redact = redactor(run.secrets)
                 if state.status == "running":
-                    run.meta = run.connector.metadata_type.decode(state.meta_bytes())
+                    run._load_meta()
                     run._finish_error(await run._abort("aborted on request", "SYSTEM:Terminated"))
                 else:
                     run._finish_error(_Outcome("SYSTEM:Terminated", True, "SYSTEM",
