@@ -82,15 +82,24 @@ def serve_cmd(host: str, port: int, tls_cert: str | None, tls_key: str | None,
 @click.argument("run_dir")
 @click.option("--abort", is_flag=True, help="delete the run's job instead of polling it")
 @click.option("--timeout", type=float, default=None, help="give up (and delete) after SECONDS")
-def resume_cmd(run_dir: str, abort: bool, timeout: float | None) -> None:
+@click.option("-m", "--module", "modules", multiple=True,
+              help="import this module first (it registers connectors in code); repeatable")
+def resume_cmd(run_dir: str, abort: bool, timeout: float | None, modules: tuple[str, ...]) -> None:
     """Resume a local connector run from what it stored in RUN_DIR (polls the same job;
     create is not called again), or cancel it with --abort."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="shim connectors: %(message)s")
+    import importlib
+
     from shim.commands.run import show
     from shim.connectors.local import resume_connector_run
 
     try:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception as e:
+                raise ShimError(f"cannot import module {name!r}: {type(e).__name__}: {e}") from None
         result = resume_connector_run(run_dir, abort=abort, timeout=timeout)
     except TaskFailedError as e:
         click.echo(f"shim connectors resume: task failed: {e.code} ({e.kind}, {e.origin})", err=True)
