@@ -49,6 +49,8 @@ LABEL_RUN = "io.shimkit.job.run"
 #: (``SHIM_DOCKER_RETENTION``; 0 keeps them): the platform never deletes a finished job
 DEFAULT_RETENTION = 3600.0
 _LOG_TAIL = 20
+#: container states of a job that ended ("stopped": podman, exited but not cleaned up yet)
+_FINISHED = frozenset({"exited", "stopped", "dead"})
 _PLACEHOLDER = re.compile(r"\{\{\s*\.inputs\.(\w+)\s*\}\}", re.IGNORECASE)
 _SIMPLE = {"INTEGER": "int", "FLOAT": "float", "STRING": "str", "BOOLEAN": "bool", "DATETIME": "datetime"}
 
@@ -379,14 +381,14 @@ def _get(meta: ContainerJobMeta) -> Resource:
         info = {"container": meta.container, "status": status}
         if status == "created":
             return Resource(QUEUED, message="container created, not started yet", custom_info=info)
-        if status in ("running", "restarting", "paused"):
-            return Resource(RUNNING, custom_info=info)
         if status in ("removing",):
             return Resource(ABORTED, message=f"container {meta.container} is being removed",
                             custom_info=info)
+        if status not in _FINISHED:  # running, restarting, paused, stopping (podman), ...
+            return Resource(RUNNING, custom_info=info)
         code = int(state.get("ExitCode", -1))
         info["exit_code"] = code
-        if code == 0 and status == "exited":
+        if code == 0 and status != "dead":
             try:
                 outputs = _read_outputs(container, meta)
             except JobSpecError as e:
