@@ -20,7 +20,9 @@ from shim.errors import UserError
 
 #: ``flyteidl.core.TaskExecution.Phase`` values (``Phase.SUCCEEDED``, ``Phase.Name(p)``, ...)
 Phase = idl.TaskExecution.Phase
-TERMINAL_PHASES = frozenset({Phase.Value("SUCCEEDED"), Phase.Value("FAILED"), Phase.Value("ABORTED")})
+TERMINAL_PHASES = frozenset(
+    {Phase.Value("SUCCEEDED"), Phase.Value("FAILED"), Phase.Value("ABORTED")}
+)
 UNDEFINED = Phase.Value("UNDEFINED")
 QUEUED = Phase.Value("QUEUED")
 RUNNING = Phase.Value("RUNNING")
@@ -161,7 +163,9 @@ class Resource:
 
     def __post_init__(self) -> None:
         if isinstance(self.phase, bool) or not isinstance(self.phase, int):
-            raise TypeError(f"Resource.phase must be a TaskExecution.Phase value, got {self.phase!r}")
+            raise TypeError(
+                f"Resource.phase must be a TaskExecution.Phase value, got {self.phase!r}"
+            )
         if self.outputs is not None and not isinstance(self.outputs, dict | idl.LiteralMap):
             raise TypeError(
                 f"Resource.outputs must be a dict {{output name: value}} or a LiteralMap, got "
@@ -177,7 +181,9 @@ class Resource:
             elif isinstance(link, tuple | list) and len(link) == 2:
                 out.append(idl.TaskLog(name=str(link[0]), uri=str(link[1])))
             elif isinstance(link, dict):
-                out.append(idl.TaskLog(name=str(link.get("name", "")), uri=str(link.get("uri", ""))))
+                out.append(
+                    idl.TaskLog(name=str(link.get("name", "")), uri=str(link.get("uri", "")))
+                )
             else:
                 raise TypeError(f"log link {link!r} is not a TaskLog, (name, uri) or dict")
         return out

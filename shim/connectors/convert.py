@@ -63,7 +63,9 @@ def _parse_ref(name: Any, spec: Any) -> tuple[str, str | None]:
     return group, key or None
 
 
-def resolve_secrets(custom: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+def resolve_secrets(
+    custom: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Resolve the secrets named in ``custom["secrets"]`` as Flyte injects them (WIRE.md
     section 5): ``_FSEC_<GROUP>_<KEY>``, else ``<FLYTE_SECRETS_DEFAULT_DIR>/<group>/<key>``.
 
@@ -73,7 +75,8 @@ def resolve_secrets(custom: Mapping[str, Any], environ: Mapping[str, str] | None
     refs = custom.get("secrets") or {}
     if not isinstance(refs, Mapping):
         raise SecretSpecError(
-            f'custom["secrets"] must map keyword names to secret references, got {type(refs).__name__}'
+            'custom["secrets"] must map keyword names to secret references, got '
+            f"{type(refs).__name__}"
         )
     store = Secrets(None if environ is None else dict(environ))
     return {name: store.get(*_parse_ref(name, spec)) for name, spec in refs.items()}
@@ -99,7 +102,9 @@ def redactor(secrets: Mapping[str, str]) -> Callable[[str], str]:
 # --- inputs ----------------------------------------------------------------------------------
 
 
-def input_values(task_template: Any, literals: Any, scratch: Path, storage: Any = None) -> dict[str, Any]:
+def input_values(
+    task_template: Any, literals: Any, scratch: Path, storage: Any = None
+) -> dict[str, Any]:
     """The inputs LiteralMap as Python values, by name, typed from the template's interface.
 
     Files, directories and dataframes stay lazy handles (downloaded into ``scratch`` on use).

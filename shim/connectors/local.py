@@ -156,7 +156,7 @@ class RunState:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 # --- what the loop works on --------------------------------------------------------------------
@@ -292,19 +292,28 @@ class _Run:
                 except _Interrupted as e:
                     self._finish_error(
                         _Outcome(
-                            "SYSTEM:Terminated", True, "SYSTEM",
+                            "SYSTEM:Terminated",
+                            True,
+                            "SYSTEM",
                             f"interrupted twice ({e.signame}) while creating the job: a job may "
                             "have been started without its resource meta being stored; check "
-                            "the external system", "TERMINATED", ends_run=True, resumable=True,
+                            "the external system",
+                            "TERMINATED",
+                            ends_run=True,
+                            resumable=True,
                         )
                     )
                     return
                 except (_CallTimeout, _AttemptTimeout):
                     self._finish_error(
                         _Outcome(
-                            "USER:Timeout", True, "USER",
+                            "USER:Timeout",
+                            True,
+                            "USER",
                             "the timeout expired while creating the job; a resume calls create "
-                            "again with the same identity", "TIMEOUT", ends_run=True,
+                            "again with the same identity",
+                            "TIMEOUT",
+                            ends_run=True,
                             resumable=True,
                         )
                     )
@@ -320,7 +329,9 @@ class _Run:
                     raise _Interrupted(self.interrupted)
                 resource = await self._poll_to_end()
             except _Interrupted as e:
-                self._finish_error(await self._abort(f"interrupted ({e.signame})", "SYSTEM:Terminated"))
+                self._finish_error(
+                    await self._abort(f"interrupted ({e.signame})", "SYSTEM:Terminated")
+                )
                 return
             except _CallTimeout:
                 self._finish_error(
@@ -370,7 +381,9 @@ class _Run:
                 self.save()
                 log.info(
                     "run %s: creating the job (attempt %d of %d) with %s",
-                    self.run_name, self.state.attempt, self.state.max_attempts,
+                    self.run_name,
+                    self.state.attempt,
+                    self.state.max_attempts,
                     self.connector.describe(),
                 )
                 meta = await self._cancellable(
@@ -389,9 +402,12 @@ class _Run:
                 raise self._error_outcome(e, "create") from None
             if not isinstance(meta, ResourceMeta):
                 raise _Outcome(
-                    "SYSTEM:BadResourceMeta", False, "SYSTEM",
+                    "SYSTEM:BadResourceMeta",
+                    False,
+                    "SYSTEM",
                     f"{self.connector.describe()}: create returned {type(meta).__name__}, not a "
-                    "ResourceMeta", "ERROR",
+                    "ResourceMeta",
+                    "ERROR",
                 )
             self.meta = meta
             self.state.resource_meta = base64.b64encode(meta.encode()).decode()
@@ -430,7 +446,9 @@ class _Run:
                 failures += 1
                 log.warning(
                     "run %s: get failed (%d of %d in a row): %s",
-                    self.run_name, failures, self.poll.max_get_failures,
+                    self.run_name,
+                    failures,
+                    self.poll.max_get_failures,
                     self.redact(f"{type(e).__name__}: {e}"),
                 )
                 if failures >= self.poll.max_get_failures:
@@ -439,8 +457,12 @@ class _Run:
             failures = 0
             name = phase_name(resource.phase)
             if name != self.state.last_phase:
-                log.info("run %s: job is %s%s", self.run_name, name,
-                         f": {self.redact(resource.message)}" if resource.message else "")
+                log.info(
+                    "run %s: job is %s%s",
+                    self.run_name,
+                    name,
+                    f": {self.redact(resource.message)}" if resource.message else "",
+                )
                 self.state.last_phase = name
                 self.save()
             if is_terminal(resource.phase) or resource.phase == RETRYABLE_FAILED:
@@ -523,7 +545,12 @@ class _Run:
             f"service is back, or cancel it with `shim connectors resume --abort {self.stage.base}`"
         )
         return _Outcome(
-            "SYSTEM:ConnectorUnavailable", True, "SYSTEM", msg, "UNREACHABLE", ends_run=True,
+            "SYSTEM:ConnectorUnavailable",
+            True,
+            "SYSTEM",
+            msg,
+            "UNREACHABLE",
+            ends_run=True,
             resumable=True,
         )
 
@@ -548,9 +575,11 @@ class _Run:
                 self.poll.delete_timeout,
             )
         except (Exception, asyncio.CancelledError) as e:
-            detail = "gave up waiting (interrupted again)" if isinstance(
-                e, asyncio.CancelledError
-            ) else f"{type(e).__name__}: {e}"
+            detail = (
+                "gave up waiting (interrupted again)"
+                if isinstance(e, asyncio.CancelledError)
+                else f"{type(e).__name__}: {e}"
+            )
             if isinstance(e, TimeoutError):
                 detail = f"no answer within {self.poll.delete_timeout:g}s"
             message = (
@@ -564,7 +593,9 @@ class _Run:
             self.aborting = False
         log.info("run %s: job deleted (%s)", self.run_name, why)
         self.state.released = True
-        return _Outcome(code, True, origin, f"{why}; the job was deleted", outcome, ends_run=ends_run)
+        return _Outcome(
+            code, True, origin, f"{why}; the job was deleted", outcome, ends_run=ends_run
+        )
 
     def _record(self, o: _Outcome) -> None:
         assert self.state is not None
@@ -593,7 +624,10 @@ class _Run:
         self._record(o)
         log.info(
             "run %s: attempt %d ended (%s); retrying (attempt %d of %d)",
-            self.run_name, self.state.attempt, o.code, self.state.attempt + 1,
+            self.run_name,
+            self.state.attempt,
+            o.code,
+            self.state.attempt + 1,
             self.state.max_attempts,
         )
         self.state.attempt += 1
@@ -614,13 +648,18 @@ class _Run:
         scratch = Path(tempfile.mkdtemp(prefix="shim-connector-out-"))
         try:
             outputs = resource.outputs
-            if outputs is None and self.template.interface.outputs.variables:
-                # file-based outputs: the connector wrote outputs.pb itself (as Flyte allows)
-                if self.storage.exists(join(self.stage.outputs, "outputs.pb")):
-                    self._mark_done("SUCCEEDED")
-                    return
+            # file-based outputs: the connector wrote outputs.pb itself (as Flyte allows)
+            if (
+                outputs is None
+                and self.template.interface.outputs.variables
+                and self.storage.exists(join(self.stage.outputs, "outputs.pb"))
+            ):
+                self._mark_done("SUCCEEDED")
+                return
             ctx = TransferContext(
-                storage=self.storage, raw_output_prefix=self.stage.raw, scratch_dir=scratch,
+                storage=self.storage,
+                raw_output_prefix=self.stage.raw,
+                scratch_dir=scratch,
                 defer_uploads=True,
             )
             try:
@@ -660,7 +699,11 @@ class _Run:
     async def _release(self) -> None:
         """Give a finished job back (``release_on_completion`` connectors), best effort."""
         assert self.state is not None
-        if not self.connector.release_on_completion or self.state.released or not self.state.resource_meta:
+        if (
+            not self.connector.release_on_completion
+            or self.state.released
+            or not self.state.resource_meta
+        ):
             return
         try:
             self._load_meta()
@@ -671,8 +714,11 @@ class _Run:
             self.state.released = True
             self.save()
         except Exception as e:
-            log.warning("run %s: could not release the finished job: %s", self.run_name,
-                        self.redact(f"{type(e).__name__}: {e}"))
+            log.warning(
+                "run %s: could not release the finished job: %s",
+                self.run_name,
+                self.redact(f"{type(e).__name__}: {e}"),
+            )
 
 
 # --- running the loop on this thread -----------------------------------------------------------
@@ -768,8 +814,14 @@ def drive_run(
     if timeout is not None and timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     with _run_lock(stage):
-        run = _Run(stage, storage, run_name=run_name, poll=poll or PollPolicy(), timeout=timeout,
-                   environ=environ)
+        run = _Run(
+            stage,
+            storage,
+            run_name=run_name,
+            poll=poll or PollPolicy(),
+            timeout=timeout,
+            environ=environ,
+        )
         state = run.load_state()
         if state is None:
             if abort:
@@ -793,11 +845,18 @@ def drive_run(
             if state.status == "running":
                 log.info(
                     "run %s: resuming attempt %d: polling the job created at %s (create is not "
-                    "called again)", run_name, state.attempt, state.attempt_started,
+                    "called again)",
+                    run_name,
+                    state.attempt,
+                    state.attempt_started,
                 )
             else:
-                log.info("run %s: resuming attempt %d: create was under way, calling it again "
-                         "with the same identity", run_name, state.attempt)
+                log.info(
+                    "run %s: resuming attempt %d: create was under way, calling it again "
+                    "with the same identity",
+                    run_name,
+                    state.attempt,
+                )
         # a previous drive of this run may have left an error.pb (service unreachable)
         storage.delete_object(join(stage.outputs, "error.pb"))
 
@@ -812,17 +871,31 @@ def drive_run(
                     run._load_meta()
                     run._finish_error(await run._abort("aborted on request", "SYSTEM:Terminated"))
                 else:
-                    run._finish_error(_Outcome("SYSTEM:Terminated", True, "SYSTEM",
-                                               "aborted on request before a job was created",
-                                               "TERMINATED", ends_run=True))
+                    run._finish_error(
+                        _Outcome(
+                            "SYSTEM:Terminated",
+                            True,
+                            "SYSTEM",
+                            "aborted on request before a job was created",
+                            "TERMINATED",
+                            ends_run=True,
+                        )
+                    )
                 return
             await run.drive()
 
         try:
             _run_coroutine(run, main)
         except ShimError as e:  # e.g. a secret that is nowhere, a corrupt resource meta
-            run._finish_error(_Outcome(f"{e.origin}:{e.code}", e.recoverable, e.origin,
-                                       errordoc.format_message(e), "ERROR"))
+            run._finish_error(
+                _Outcome(
+                    f"{e.origin}:{e.code}",
+                    e.recoverable,
+                    e.origin,
+                    errordoc.format_message(e),
+                    "ERROR",
+                )
+            )
         return run.state.outcome or "RUNNING"
 
 
@@ -946,7 +1019,9 @@ def _stage_task(task: Any, inputs: dict[str, Any], stage: Any, storage: Any) -> 
         return
     scratch = Path(tempfile.mkdtemp(prefix="shim-local-"))
     try:
-        ctx = TransferContext(storage=storage, raw_output_prefix=stage.input_data, scratch_dir=scratch)
+        ctx = TransferContext(
+            storage=storage, raw_output_prefix=stage.input_data, scratch_dir=scratch
+        )
         literals = python_to_literal_map(inputs, task.interface.inputs, ctx, what="input")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -987,7 +1062,9 @@ def describe_run(run_dir: str) -> dict[str, Any]:
     url = join(Stage(run_dir).base, STATE_DIR, "state.json")
     state = RunState.from_json(storage.get_bytes(url), url)
     doc = dataclasses.asdict(state)
-    doc["resource_meta"] = state.meta_bytes().decode("utf-8", "replace") if state.resource_meta else None
+    doc["resource_meta"] = (
+        state.meta_bytes().decode("utf-8", "replace") if state.resource_meta else None
+    )
     return doc
 
 

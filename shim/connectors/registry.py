@@ -38,7 +38,9 @@ class ConnectorRegistry:
     _lock: ClassVar[threading.RLock] = threading.RLock()
 
     @classmethod
-    def register(cls, connector: AsyncConnector | type[AsyncConnector], override: bool = False) -> None:
+    def register(
+        cls, connector: AsyncConnector | type[AsyncConnector], override: bool = False
+    ) -> None:
         if isinstance(connector, type):
             if not issubclass(connector, AsyncConnector):
                 raise TypeError(f"{connector.__qualname__} is not an AsyncConnector subclass")
@@ -125,7 +127,9 @@ class ConnectorRegistry:
                     if key not in cls._connectors:
                         cls._connectors[key] = connector
                 except Exception as e:  # a broken distribution must not hide the others
-                    cls._failures.append(EntryPointFailure(ep.name, ep.value, f"{type(e).__name__}: {e}"))
+                    cls._failures.append(
+                        EntryPointFailure(ep.name, ep.value, f"{type(e).__name__}: {e}")
+                    )
 
 
 def _check(connector: AsyncConnector) -> None:
@@ -135,7 +139,9 @@ def _check(connector: AsyncConnector) -> None:
         raise ValueError(f"connector {cname} must set task_type_name to a non-empty str")
     version = getattr(connector, "task_type_version", 0)
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-        raise ValueError(f"connector {cname}: task_type_version must be an int >= 0, got {version!r}")
+        raise ValueError(
+            f"connector {cname}: task_type_version must be an int >= 0, got {version!r}"
+        )
     meta = getattr(connector, "metadata_type", None)
     if not (
         isinstance(meta, type) and issubclass(meta, ResourceMeta) and dataclasses.is_dataclass(meta)

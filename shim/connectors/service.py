@@ -5,13 +5,13 @@ Stateless: every call carries what it needs (the template and inputs for CreateT
 resource meta for the others), so the server can be stopped and started between any two
 calls. Errors map to gRPC status codes:
 
-| failure | status |
-|---|---|
-| no connector for the task type / no agent of that name | NOT_FOUND |
-| resource meta undecodable, of a newer format version, inputs not matching the interface, malformed ``custom["secrets"]`` | INVALID_ARGUMENT |
-| a secret the template names is not available to the service | FAILED_PRECONDITION |
-| the connector raised in create / get / delete, or returned something invalid | INTERNAL (with its message) |
-| the connector has no get_metrics / get_logs | UNIMPLEMENTED |
+- NOT_FOUND: no connector for the task type, no agent of that name;
+- INVALID_ARGUMENT: a resource meta that is undecodable or of a newer format version, inputs
+  that do not match the interface, a malformed ``custom["secrets"]``;
+- FAILED_PRECONDITION: a secret the template names is not available to the service;
+- INTERNAL (with the connector's message): the connector raised in create / get / delete, or
+  returned something invalid;
+- UNIMPLEMENTED: the connector has no get_metrics / get_logs.
 
 Messages never carry a secret: the resolved secrets and every secret of the server's
 environment and secrets directory are redacted.
@@ -36,11 +36,11 @@ from typing import Any
 
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # before grpc loads: no C-core chatter
 
-import grpc  # noqa: E402
-from grpc import aio  # noqa: E402
+import grpc
+from grpc import aio
 
-from shim import idl  # noqa: E402
-from shim.connectors.base import (  # noqa: E402
+from shim import idl
+from shim.connectors.base import (
     ABORTED,
     FAILED,
     INITIALIZING,
@@ -57,8 +57,8 @@ from shim.connectors.base import (  # noqa: E402
     phase_name,
     template_custom,
 )
-from shim.connectors.registry import ConnectorRegistry  # noqa: E402
-from shim.errors import InputError, UserError  # noqa: E402
+from shim.connectors.registry import ConnectorRegistry
+from shim.errors import InputError, UserError
 
 log = logging.getLogger("shim.connectors.service")
 
@@ -184,7 +184,9 @@ def resource_proto(resource: Any, connector: AsyncConnector, redact: Callable[[s
     if resource.phase == SUCCEEDED and resource.outputs is not None:
         scratch = Path(tempfile.mkdtemp(prefix="shim-service-"))
         try:
-            out.outputs.CopyFrom(inferred_outputs(resource.outputs, TransferContext(scratch_dir=scratch)))
+            out.outputs.CopyFrom(
+                inferred_outputs(resource.outputs, TransferContext(scratch_dir=scratch))
+            )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     return out
@@ -222,7 +224,9 @@ class AsyncAgentService(_grpc.AsyncAgentServiceServicer):
                     )
                     data = meta.encode()
                 except Exception as e:
-                    raise _tag(_classify(e, f"{what}: {connector.describe()} create"), redact) from e
+                    raise _tag(
+                        _classify(e, f"{what}: {connector.describe()} create"), redact
+                    ) from e
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
             return idl.CreateTaskResponse(resource_meta=data)
@@ -253,7 +257,9 @@ class AsyncAgentService(_grpc.AsyncAgentServiceServicer):
             try:
                 await call(connector.delete, resource_meta=meta, **secrets)
             except Exception as e:
-                raise _tag(_classify(e, f"DeleteTask: {connector.describe()} delete"), redact) from e
+                raise _tag(
+                    _classify(e, f"DeleteTask: {connector.describe()} delete"), redact
+                ) from e
             return idl.DeleteTaskResponse()
 
         return await _serve_call(context, "DeleteTask", body)
@@ -327,7 +333,8 @@ def _log_messages(item: Any, redact: Callable[[str], str]) -> list[Any]:
         body = idl.GetTaskLogsResponseBody(results=[redact(x) for x in item])
         return [idl.GetTaskLogsResponse(body=body)]
     raise TypeError(
-        f"get_logs produced {type(item).__name__}: yield GetTaskLogsResponse messages or lines (str)"
+        f"get_logs produced {type(item).__name__}: yield GetTaskLogsResponse messages or lines "
+        "(str)"
     )
 
 
@@ -436,7 +443,9 @@ async def _serve(opts: ServeOptions, ready: Callable[[str], None] | None) -> Non
     host = f"[{opts.host}]" if ":" in opts.host and not opts.host.startswith("[") else opts.host
     address = f"{host}:{opts.port}"
     try:
-        port = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
+        port = (
+            server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
+        )
     except RuntimeError as e:
         raise ServeError(f"cannot listen on {address}: {e}") from None
     if port == 0:
@@ -479,4 +488,6 @@ def load_modules(modules: Sequence[str]) -> None:
         try:
             importlib.import_module(name)
         except Exception as e:
-            raise ServeError(f"cannot import connector module {name!r}: {type(e).__name__}: {e}") from None
+            raise ServeError(
+                f"cannot import connector module {name!r}: {type(e).__name__}: {e}"
+            ) from None

@@ -21,7 +21,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from shim.connectors import AsyncConnector, ConnectorRegistry, Resource, ResourceMeta, template_custom
+from shim.connectors import (
+    AsyncConnector,
+    ConnectorRegistry,
+    Resource,
+    ResourceMeta,
+    template_custom,
+)
 from shim.connectors.base import Phase
 
 TASK_TYPE = "test_file_job"
@@ -69,10 +75,16 @@ class FileJobConnector(AsyncConnector[FileJobMeta]):
     task_type_name = TASK_TYPE
     metadata_type = FileJobMeta
 
-    async def create(self, task_template, output_prefix, inputs=None, task_execution_metadata=None, **secrets):
+    async def create(
+        self, task_template, output_prefix, inputs=None, task_execution_metadata=None, **secrets
+    ):
         custom = template_custom(task_template)
         jobs_dir = custom["jobs_dir"]
-        identity = str(task_execution_metadata.task_execution_id) if task_execution_metadata else output_prefix
+        identity = (
+            str(task_execution_metadata.task_execution_id)
+            if task_execution_metadata
+            else output_prefix
+        )
         job_id = hashlib.sha256(identity.encode()).hexdigest()[:16]
         _log_call(jobs_dir, "create", job_id)
         if custom.get("create_error"):
@@ -109,7 +121,9 @@ class FileJobConnector(AsyncConnector[FileJobMeta]):
         rec["polls"] += 1
         if rec["polls"] == 1 and rec["probe"]:
             probe = Path(rec["probe"])
-            rec["state_seen_at_first_get"] = probe.exists() and resource_meta.job_id in _meta_of(probe)
+            rec["state_seen_at_first_get"] = probe.exists() and resource_meta.job_id in _meta_of(
+                probe
+            )
         write_record(resource_meta.jobs_dir, resource_meta.job_id, rec)
         if rec["get_error_always"] or rec["polls"] <= rec["get_errors"]:
             raise ConnectionError("the job service is down")
@@ -118,9 +132,18 @@ class FileJobConnector(AsyncConnector[FileJobMeta]):
         script = rec["script"]
         phase = Phase.Value(script[min(rec["polls"] - 1, len(script) - 1)])
         outputs = rec["outputs"] if phase == Phase.SUCCEEDED else None
-        return Resource(phase, message=rec["message"], outputs=outputs,
-                        log_links=[("job record", f"file://{record_path(resource_meta.jobs_dir, resource_meta.job_id)}")],
-                        custom_info={"polls": rec["polls"]})
+        return Resource(
+            phase,
+            message=rec["message"],
+            outputs=outputs,
+            log_links=[
+                (
+                    "job record",
+                    f"file://{record_path(resource_meta.jobs_dir, resource_meta.job_id)}",
+                )
+            ],
+            custom_info={"polls": rec["polls"]},
+        )
 
     async def delete(self, resource_meta, **kwargs):
         _log_call(resource_meta.jobs_dir, "delete", resource_meta.job_id)
@@ -173,8 +196,14 @@ class FileJobTask(AsyncConnectorExecutorMixin, TaskTemplate):
 
     poll_policy = FAST
 
-    def __init__(self, name: str, custom: dict[str, Any], inputs: dict | None = None,
-                 outputs: dict | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        custom: dict[str, Any],
+        inputs: dict | None = None,
+        outputs: dict | None = None,
+        **kwargs: Any,
+    ) -> None:
         self._custom = dict(custom)
         kwargs.setdefault("task_type", TASK_TYPE)
         super().__init__(

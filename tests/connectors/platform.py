@@ -42,7 +42,9 @@ class PollResult:
 
 
 class PlatformStandIn:
-    def __init__(self, target: Callable[[], str], state_file: Path, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, target: Callable[[], str], state_file: Path, *, timeout: float = 10.0
+    ) -> None:
         self._target = target  # the server's address may change between restarts
         self.state_file = Path(state_file)
         self.timeout = timeout
@@ -62,7 +64,9 @@ class PlatformStandIn:
         duplicate_create: bool = False,
     ) -> bytes:
         request = idl.CreateTaskRequest(
-            template=template, inputs=inputs, output_prefix=output_prefix,
+            template=template,
+            inputs=inputs,
+            output_prefix=output_prefix,
             task_execution_metadata=execution,
         )
         stub, channel = self._stub()

@@ -97,7 +97,10 @@ def test_resource_checks_its_fields():
     with pytest.raises(TypeError, match="Phase value"):
         Resource("SUCCEEDED")  # type: ignore[arg-type]
     r = Resource(Phase.RUNNING, log_links=[("console", "https://x/1"), {"name": "n", "uri": "u"}])
-    assert [(link.name, link.uri) for link in r.task_logs()] == [("console", "https://x/1"), ("n", "u")]
+    assert [(link.name, link.uri) for link in r.task_logs()] == [
+        ("console", "https://x/1"),
+        ("n", "u"),
+    ]
 
 
 class _Conn(AsyncConnector[Meta]):
@@ -105,8 +108,10 @@ class _Conn(AsyncConnector[Meta]):
     task_type_name = "api_test_type"
     metadata_type = Meta
 
-    async def create(self, task_template, output_prefix, inputs=None, task_execution_metadata=None, **kw):
-        return Meta("x", dt.datetime.now(dt.timezone.utc))
+    async def create(
+        self, task_template, output_prefix, inputs=None, task_execution_metadata=None, **kw
+    ):
+        return Meta("x", dt.datetime.now(dt.UTC))
 
     async def get(self, resource_meta, **kw):
         return Resource(Phase.SUCCEEDED)
@@ -142,8 +147,9 @@ def test_installed_connectors_are_found_through_entry_points():
     from shim_docker.connector import DockerJobConnector
 
     assert isinstance(ConnectorRegistry.get_connector("container_job"), DockerJobConnector)
-    out = subprocess.run([sys.executable, "-m", "shim", "connectors"], capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "shim", "connectors"], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0
     assert "container_job\tv0\tdocker\tshim_docker.connector.DockerJobConnector" in out.stdout
 

@@ -61,7 +61,9 @@ def engine_counts(docker_client: Any, label: tuple[str, str]):
 
     def once() -> tuple[int, int]:
         events = docker_client.events(
-            since=t0, until=int(time.time()) + 1, decode=True,
+            since=t0,
+            until=int(time.time()) + 1,
+            decode=True,
             filters={"label": selector, "event": "create"},
         )
         creates = sum(1 for e in events if (e.get("status") or e.get("Action")) == "create")
@@ -85,8 +87,9 @@ def engine_counts(docker_client: Any, label: tuple[str, str]):
 
 
 def job_task(image: str, label: tuple[str, str], script: str, **kwargs: Any):
-    from shim.connectors import PollPolicy
     from shim_docker import ContainerJobTask
+
+    from shim.connectors import PollPolicy
 
     class Task(ContainerJobTask):
         poll_policy = PollPolicy(**FAST)
@@ -109,8 +112,13 @@ def test_job_succeeds_with_outputs_bound_by_name(image, label, engine_counts, st
         "echo true > /var/outputs/ok; "
         "cat /var/inputs/inputs.json > /var/outputs/all"
     )
-    t = job_task(image, label, script, inputs={"text": str, "n": int},
-                 outputs={"words": int, "echo": str, "ok": bool, "all": dict})
+    t = job_task(
+        image,
+        label,
+        script,
+        inputs={"text": str, "n": int},
+        outputs={"words": int, "echo": str, "ok": bool, "all": dict},
+    )
     out = t(text="to be or not", n=3, store=store)
     assert out.words == 4 and out.echo == "to be or not-3" and out.ok is True
     assert out.all == {"n": 3, "text": "to be or not"}
@@ -163,17 +171,24 @@ RUNNER = textwrap.dedent(
 )
 
 
-def start_runner(tmp_path: Path, image: str, label, store: str, run: str, script: str,
-                 timeout: str = "-") -> subprocess.Popen:
+def start_runner(
+    tmp_path: Path, image: str, label, store: str, run: str, script: str, timeout: str = "-"
+) -> subprocess.Popen:
     path = tmp_path / "runner.py"
     path.write_text(RUNNER)
     return subprocess.Popen(
         [sys.executable, str(path), image, label[0], label[1], store, run, script, timeout],
-        env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
     )
 
 
-def wait_for(predicate, what: str, proc: subprocess.Popen | None = None, limit: float = 120) -> None:
+def wait_for(
+    predicate, what: str, proc: subprocess.Popen | None = None, limit: float = 120
+) -> None:
     end = time.monotonic() + limit
     while not predicate():
         if proc is not None and proc.poll() is not None:
@@ -197,7 +212,9 @@ def test_sigkill_mid_poll_then_resume_creates_exactly_once(
     first.wait(timeout=30)
     creates, left = engine_counts()
     assert (creates, left) == (1, 1)  # the job outlives the process that started it
-    (container,) = docker_client.containers.list(all=True, filters={"label": f"{label[0]}={label[1]}"})
+    (container,) = docker_client.containers.list(
+        all=True, filters={"label": f"{label[0]}={label[1]}"}
+    )
     assert container.status == "running"
     second = start_runner(tmp_path, image, label, store, "k1", script)
     out, err = second.communicate(timeout=180)
@@ -233,15 +250,27 @@ def test_call_timeout_deletes_the_job(image, label, engine_counts, store):
     assert engine_counts() == (1, 0)
 
 
-def test_secret_reaches_the_job_and_nowhere_else(image, label, engine_counts, store, monkeypatch, caplog):
+def test_secret_reaches_the_job_and_nowhere_else(
+    image, label, engine_counts, store, monkeypatch, caplog
+):
     secret = "job-secret-value-31337"
     monkeypatch.setenv("_FSEC_SVC_TOKEN", secret)
     caplog.set_level("DEBUG")
-    ok = job_task(image, label, "sha256sum /var/secrets/tok | cut -c1-64 > /var/outputs/digest",
-                  outputs={"digest": str}, job_secrets={"tok": "svc/token"})
+    ok = job_task(
+        image,
+        label,
+        "sha256sum /var/secrets/tok | cut -c1-64 > /var/outputs/digest",
+        outputs={"digest": str},
+        job_secrets={"tok": "svc/token"},
+    )
     assert ok(store=store).strip() == hashlib.sha256(secret.encode()).hexdigest()
-    leaky = job_task(image, label, "echo using $(cat /var/secrets/tok) >&2; exit 1",
-                     name="tests.leaky", job_secrets={"tok": "svc/token"})
+    leaky = job_task(
+        image,
+        label,
+        "echo using $(cat /var/secrets/tok) >&2; exit 1",
+        name="tests.leaky",
+        job_secrets={"tok": "svc/token"},
+    )
     with pytest.raises(TaskFailedError) as e:
         leaky(store=store)
     assert "using [redacted]" in e.value.error_message and secret not in e.value.error_message
@@ -264,9 +293,22 @@ def test_documented_example_runs(image, store):
     if image != IMAGE:
         pytest.skip(f"the example uses {IMAGE}")
     out = subprocess.run(
-        [sys.executable, "-m", "shim", "run", "connectors/docker/examples/word_count.py:word_count",
-         "-i", "text=to be or not to be", "--store", store],
-        capture_output=True, text=True, timeout=300, cwd=REPO, env=child_env(),
+        [
+            sys.executable,
+            "-m",
+            "shim",
+            "run",
+            "connectors/docker/examples/word_count.py:word_count",
+            "-i",
+            "text=to be or not to be",
+            "--store",
+            store,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env=child_env(),
     )
     assert out.returncode == 0, out.stderr
     assert "words: 6" in out.stdout and "top: ['to', 'be']" in out.stdout
@@ -296,9 +338,16 @@ def served(serve, docker_client):
     return serve(env=child_env(DOCKER_HOST=os.environ.get("DOCKER_HOST", "")))
 
 
-def test_platform_stand_in_to_success_with_server_restarts(image, label, engine_counts, served, tmp_path):
-    task = job_task(image, label, "sleep 3; echo $(( $(cat /var/inputs/n) * 2 )) > /var/outputs/double",
-                    inputs={"n": int}, outputs={"double": int})
+def test_platform_stand_in_to_success_with_server_restarts(
+    image, label, engine_counts, served, tmp_path
+):
+    task = job_task(
+        image,
+        label,
+        "sleep 3; echo $(( $(cat /var/inputs/n) * 2 )) > /var/outputs/double",
+        inputs={"n": int},
+        outputs={"double": int},
+    )
     tt, lm, execution = _request(task, {"n": 21}, tmp_path)
     platform = PlatformStandIn(lambda: served.target, tmp_path / "plugin-state.json")
     out_dir = tmp_path / "out"
@@ -339,7 +388,9 @@ def test_platform_stand_in_to_failure_with_server_down_between_polls(
     assert engine_counts()[0] == 1
 
 
-def test_platform_stand_in_abort_removes_the_container(image, label, engine_counts, served, tmp_path):
+def test_platform_stand_in_abort_removes_the_container(
+    image, label, engine_counts, served, tmp_path
+):
     task = job_task(image, label, "sleep 300")
     tt, lm, execution = _request(task, {}, tmp_path)
     platform = PlatformStandIn(lambda: served.target, tmp_path / "plugin-state.json")

@@ -68,8 +68,12 @@ def test_aborted_job(jobs_dir, store):
 
 
 def test_retryable_failure_ends_the_attempt_and_retries_apply(jobs_dir, store):
-    t = task(jobs_dir, script=["RUNNING", "RETRYABLE_FAILED"], message="spot instance lost",
-             _task={"retries": 2})
+    t = task(
+        jobs_dir,
+        script=["RUNNING", "RETRYABLE_FAILED"],
+        message="spot instance lost",
+        _task={"retries": 2},
+    )
     with pytest.raises(TaskFailedError) as e:
         run_connector_task(t, {"n": 1}, store=store, run_name="retry")
     assert e.value.code == "USER:RetryableFailure" and e.value.kind == "RECOVERABLE"
@@ -101,8 +105,9 @@ def test_a_few_failed_polls_are_tolerated(jobs_dir, store):
 
 
 def test_service_down_leaves_the_run_resumable_and_resume_does_not_create_again(jobs_dir, store):
-    t = task(jobs_dir, script=["RUNNING", "SUCCEEDED"], outputs={"total": 7, "label": "x"},
-             get_errors=3)  # FAST tolerates 2: the first call gives up
+    t = task(
+        jobs_dir, script=["RUNNING", "SUCCEEDED"], outputs={"total": 7, "label": "x"}, get_errors=3
+    )  # FAST tolerates 2: the first call gives up
     with pytest.raises(TaskFailedError) as e:
         run_connector_task(t, {"n": 1}, store=store, run_name="down")
     assert e.value.code == "SYSTEM:ConnectorUnavailable" and e.value.kind == "RECOVERABLE"
@@ -173,8 +178,12 @@ def test_secrets_are_resolved_at_run_time_and_never_stored_or_reported(
     secret = "s3cr3t-token-value-4242"
     monkeypatch.setenv("_FSEC_SVC_TOKEN", secret)
     caplog.set_level("DEBUG", logger="shim.connectors")
-    ok = task(jobs_dir, script=["SUCCEEDED"], outputs={"total": 1, "label": "x"},
-              secrets={"api_token": {"group": "svc", "key": "token"}})
+    ok = task(
+        jobs_dir,
+        script=["SUCCEEDED"],
+        outputs={"total": 1, "label": "x"},
+        secrets={"api_token": {"group": "svc", "key": "token"}},
+    )
     run_connector_task(ok, {"n": 1}, store=store, run_name="sec")
     (rec,) = all_records(jobs_dir)
     import hashlib
@@ -233,8 +242,9 @@ def test_corrupt_state_is_a_specific_error(jobs_dir, store):
 def test_unknown_version_of_stored_resource_meta_is_reported(jobs_dir, store):
     import base64
 
-    t = task(jobs_dir, script=["RUNNING", "SUCCEEDED"], outputs={"total": 1, "label": "x"},
-             get_errors=3)
+    t = task(
+        jobs_dir, script=["RUNNING", "SUCCEEDED"], outputs={"total": 1, "label": "x"}, get_errors=3
+    )
     with pytest.raises(TaskFailedError):
         run_connector_task(t, {"n": 1}, store=store, run_name="v")
     path = Path(store) / "v" / "connector" / "state.json"
@@ -267,8 +277,13 @@ SCRIPT = textwrap.dedent(
 def test_interrupt_deletes_the_job(jobs_dir, store, tmp_path, sig):
     script = tmp_path / "run.py"
     script.write_text(SCRIPT)
-    proc = subprocess.Popen([sys.executable, str(script), jobs_dir, store], env=child_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), jobs_dir, store],
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while count_calls(jobs_dir, "get") < 2:  # polling
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
@@ -283,17 +298,37 @@ def test_interrupt_deletes_the_job(jobs_dir, store, tmp_path, sig):
 
 
 def test_resume_command_and_status(jobs_dir, store):
-    t = task(jobs_dir, script=["RUNNING", "SUCCEEDED"], outputs={"total": 3, "label": "z"},
-             get_errors=3)
+    t = task(
+        jobs_dir, script=["RUNNING", "SUCCEEDED"], outputs={"total": 3, "label": "z"}, get_errors=3
+    )
     with pytest.raises(TaskFailedError):
         run_connector_task(t, {"n": 1}, store=store, run_name="cli")
     run_dir = str(Path(store) / "cli")
     env = child_env()
-    status = subprocess.run([sys.executable, "-m", "shim", "connectors", "status", run_dir],
-                            env=env, capture_output=True, text=True, timeout=60)
+    status = subprocess.run(
+        [sys.executable, "-m", "shim", "connectors", "status", run_dir],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert status.returncode == 0 and json.loads(status.stdout)["status"] == "running"
-    res = subprocess.run([sys.executable, "-m", "shim", "connectors", "resume", run_dir, "-m", "tests.connectors.filejobs"],
-                         env=env, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shim",
+            "connectors",
+            "resume",
+            run_dir,
+            "-m",
+            "tests.connectors.filejobs",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     assert "total: 3" in res.stdout and "create is not called again" in res.stderr
     assert count_calls(jobs_dir, "create") == 1

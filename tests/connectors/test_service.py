@@ -76,7 +76,9 @@ def test_every_documented_phase_mapping(stub, jobs_dir):
     for i, (given, phase, state) in enumerate(PHASES):
         tt = template(jobs_dir, script=[given], outputs={"total": 9}, message=f"m-{given}")
         meta = stub.CreateTask(create_request(tt, name=f"exec-{i}")).resource_meta
-        res = stub.GetTask(idl.GetTaskRequest(task_category=category(), resource_meta=meta)).resource
+        res = stub.GetTask(
+            idl.GetTaskRequest(task_category=category(), resource_meta=meta)
+        ).resource
         assert idl.TaskExecution.Phase.Name(res.phase) == phase, given
         assert idl.AgentState.Name(res.state) == state, given
         assert res.message == f"m-{given}"
@@ -125,7 +127,9 @@ def test_status_codes(stub, jobs_dir):
     unknown = idl.TaskTemplate(type="no_such_type")
     code, details = status_of(lambda: stub.CreateTask(idl.CreateTaskRequest(template=unknown)))
     assert code == grpc.StatusCode.NOT_FOUND and "no_such_type" in details
-    code, _ = status_of(lambda: stub.GetTask(idl.GetTaskRequest(task_category=category("nope"), resource_meta=meta)))
+    code, _ = status_of(
+        lambda: stub.GetTask(idl.GetTaskRequest(task_category=category("nope"), resource_meta=meta))
+    )
     assert code == grpc.StatusCode.NOT_FOUND
     code, details = status_of(
         lambda: stub.GetTask(idl.GetTaskRequest(task_category=category(), resource_meta=b"garbage"))
@@ -139,7 +143,9 @@ def test_status_codes(stub, jobs_dir):
     failing = template(jobs_dir, create_error="warehouse said no")
     code, details = status_of(lambda: stub.CreateTask(create_request(failing, name="f")))
     assert code == grpc.StatusCode.INTERNAL and "warehouse said no" in details
-    down = stub.CreateTask(create_request(template(jobs_dir, get_error_always=True), name="d")).resource_meta
+    down = stub.CreateTask(
+        create_request(template(jobs_dir, get_error_always=True), name="d")
+    ).resource_meta
     code, details = status_of(
         lambda: stub.GetTask(idl.GetTaskRequest(task_category=category(), resource_meta=down))
     )
@@ -149,7 +155,9 @@ def test_status_codes(stub, jobs_dir):
     code, details = status_of(lambda: stub.CreateTask(bad_inputs))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "'n'" in details
     code, _ = status_of(
-        lambda: stub.GetTaskMetrics(idl.GetTaskMetricsRequest(task_category=category(), resource_meta=meta))
+        lambda: stub.GetTaskMetrics(
+            idl.GetTaskMetricsRequest(task_category=category(), resource_meta=meta)
+        )
     )
     assert code == grpc.StatusCode.UNIMPLEMENTED
     # the old request shape: task_type instead of task_category
@@ -159,7 +167,9 @@ def test_status_codes(stub, jobs_dir):
 
 def test_logs_stream(stub, jobs_dir):
     meta = stub.CreateTask(create_request(template(jobs_dir))).resource_meta
-    msgs = list(stub.GetTaskLogs(idl.GetTaskLogsRequest(task_category=category(), resource_meta=meta)))
+    msgs = list(
+        stub.GetTaskLogs(idl.GetTaskLogsRequest(task_category=category(), resource_meta=meta))
+    )
     assert [list(m.body.results) for m in msgs] == [
         ["job " + all_records(jobs_dir)[0]["id"] + " polled 0 times"],
         ["second line", "third line"],
@@ -197,7 +207,9 @@ def test_secrets_come_from_the_servers_environment_and_never_leak(serve, jobs_di
         assert all_records(jobs_dir)[0]["token_sha"] == hashlib.sha256(secret.encode()).hexdigest()
         leaky = template(jobs_dir, leak=True, secrets={"api_token": "svc/token"})
         code, details = status_of(lambda: stub.CreateTask(create_request(leaky, name="l")))
-        assert code == grpc.StatusCode.INTERNAL and secret not in details and "[redacted]" in details
+        assert (
+            code == grpc.StatusCode.INTERNAL and secret not in details and "[redacted]" in details
+        )
         missing = template(jobs_dir, secrets={"api_token": "absent/key"})
         code, details = status_of(lambda: stub.CreateTask(create_request(missing, name="m")))
         assert code == grpc.StatusCode.FAILED_PRECONDITION and "_FSEC_ABSENT_KEY" in details
@@ -212,15 +224,23 @@ def test_sigterm_stops_gracefully(server):
 
 def test_it_is_stateless_across_restarts(server, jobs_dir):
     with grpc.insecure_channel(server.target) as ch:
-        meta = idl.agent_grpc.AsyncAgentServiceStub(ch).CreateTask(
-            create_request(template(jobs_dir, script=["RUNNING", "SUCCEEDED"], outputs={"total": 3}))
-        ).resource_meta
+        meta = (
+            idl.agent_grpc.AsyncAgentServiceStub(ch)
+            .CreateTask(
+                create_request(
+                    template(jobs_dir, script=["RUNNING", "SUCCEEDED"], outputs={"total": 3})
+                )
+            )
+            .resource_meta
+        )
     server.kill()
     server.start()  # same port
     with grpc.insecure_channel(server.target) as ch:
         stub = idl.agent_grpc.AsyncAgentServiceStub(ch)
         phases = [
-            stub.GetTask(idl.GetTaskRequest(task_category=category(), resource_meta=meta)).resource.phase
+            stub.GetTask(
+                idl.GetTaskRequest(task_category=category(), resource_meta=meta)
+            ).resource.phase
             for _ in range(2)
         ]
     assert phases == [Phase.RUNNING, Phase.SUCCEEDED]
@@ -229,7 +249,10 @@ def test_it_is_stateless_across_restarts(server, jobs_dir):
 def test_non_loopback_without_tls_is_refused():
     out = subprocess.run(
         [sys.executable, "-m", "shim", "connectors", "serve", "--host", "0.0.0.0", "--port", "0"],
-        capture_output=True, text=True, timeout=60, env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(),
     )
     assert out.returncode == 2 and "refusing to serve without TLS" in out.stderr
 
@@ -242,7 +265,7 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

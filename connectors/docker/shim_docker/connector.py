@@ -38,7 +38,6 @@ from shim.connectors.base import (
     SUCCEEDED,
 )
 from shim.errors import ShimError, UserError
-
 from shim_docker.config import RETRYABLE_EXIT_CODE, TASK_TYPE, ContainerJobConfig
 
 #: labels on every job container
@@ -52,7 +51,13 @@ _LOG_TAIL = 20
 #: container states of a job that ended ("stopped": podman, exited but not cleaned up yet)
 _FINISHED = frozenset({"exited", "stopped", "dead"})
 _PLACEHOLDER = re.compile(r"\{\{\s*\.inputs\.(\w+)\s*\}\}", re.IGNORECASE)
-_SIMPLE = {"INTEGER": "int", "FLOAT": "float", "STRING": "str", "BOOLEAN": "bool", "DATETIME": "datetime"}
+_SIMPLE = {
+    "INTEGER": "int",
+    "FLOAT": "float",
+    "STRING": "str",
+    "BOOLEAN": "bool",
+    "DATETIME": "datetime",
+}
 
 
 class JobSpecError(UserError):
@@ -105,7 +110,7 @@ class DockerJobConnector(AsyncConnector[ContainerJobMeta]):
             outputs_dir=cfg.outputs_dir,
             output_types=_output_types(task_template),
             stop_grace=cfg.stop_grace,
-            created_at=dt.datetime.now(dt.timezone.utc).replace(microsecond=0),
+            created_at=dt.datetime.now(dt.UTC).replace(microsecond=0),
         )
         await asyncio.to_thread(
             _create, cfg, meta, identity, run, dict(inputs or {}), task_template, secrets
@@ -134,8 +139,15 @@ def execution_identity(metadata: Any, output_prefix: str) -> tuple[str, str]:
     if metadata is not None and metadata.HasField("task_execution_id"):
         t = metadata.task_execution_id
         ex = t.node_execution_id.execution_id
-        parts = [ex.project, ex.domain, ex.name, t.node_execution_id.node_id, t.task_id.name,
-                 t.task_id.version, str(t.retry_attempt)]
+        parts = [
+            ex.project,
+            ex.domain,
+            ex.name,
+            t.node_execution_id.node_id,
+            t.task_id.name,
+            t.task_id.version,
+            str(t.retry_attempt),
+        ]
         if ex.name or t.node_execution_id.node_id:
             return "/".join(parts), ex.name
     if not output_prefix:
@@ -258,12 +270,14 @@ def render_command(command: list[str], texts: dict[str, str]) -> list[str]:
     return [_PLACEHOLDER.sub(sub, arg) for arg in command]
 
 
-def _archive(cfg: ContainerJobConfig, texts: dict[str, str], inputs: dict[str, Any],
-             secrets: dict[str, str]) -> bytes:
+def _archive(
+    cfg: ContainerJobConfig, texts: dict[str, str], inputs: dict[str, Any], secrets: dict[str, str]
+) -> bytes:
     """A tar of the input files and secret files, extracted at ``/`` before the job starts."""
     buf = io.BytesIO()
     now = time.time()
     with tarfile.open(fileobj=buf, mode="w") as tar:
+
         def add_dir(path: str) -> None:
             info = tarfile.TarInfo(path.strip("/"))
             info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, now
@@ -287,8 +301,15 @@ def _archive(cfg: ContainerJobConfig, texts: dict[str, str], inputs: dict[str, A
     return buf.getvalue()
 
 
-def _create(cfg: ContainerJobConfig, meta: ContainerJobMeta, identity: str, run: str,
-            inputs: dict[str, Any], task_template: Any, secrets: dict[str, str]) -> None:
+def _create(
+    cfg: ContainerJobConfig,
+    meta: ContainerJobMeta,
+    identity: str,
+    run: str,
+    inputs: dict[str, Any],
+    task_template: Any,
+    secrets: dict[str, str],
+) -> None:
     import docker.errors
 
     client = _client(cfg.engine)
@@ -314,8 +335,11 @@ def _create(cfg: ContainerJobConfig, meta: ContainerJobMeta, identity: str, run:
             "labels": labels,
             "detach": True,
         }
-        for key, value in (("network_mode", cfg.network), ("user", cfg.user),
-                           ("working_dir", cfg.working_dir)):
+        for key, value in (
+            ("network_mode", cfg.network),
+            ("user", cfg.user),
+            ("working_dir", cfg.working_dir),
+        ):
             if value:
                 kwargs[key] = value
         try:
@@ -382,8 +406,9 @@ def _get(meta: ContainerJobMeta) -> Resource:
         if status == "created":
             return Resource(QUEUED, message="container created, not started yet", custom_info=info)
         if status in ("removing",):
-            return Resource(ABORTED, message=f"container {meta.container} is being removed",
-                            custom_info=info)
+            return Resource(
+                ABORTED, message=f"container {meta.container} is being removed", custom_info=info
+            )
         if status not in _FINISHED:  # running, restarting, paused, stopping (podman), ...
             return Resource(RUNNING, custom_info=info)
         code = int(state.get("ExitCode", -1))
@@ -396,16 +421,18 @@ def _get(meta: ContainerJobMeta) -> Resource:
             return Resource(SUCCEEDED, outputs=outputs, custom_info=info)
         tail = _tail(container)
         if state.get("OOMKilled"):
-            return Resource(RETRYABLE_FAILED, message=f"the job ran out of memory\n{tail}",
-                            custom_info=info)
+            return Resource(
+                RETRYABLE_FAILED, message=f"the job ran out of memory\n{tail}", custom_info=info
+            )
         if code == RETRYABLE_EXIT_CODE:
             return Resource(
                 RETRYABLE_FAILED,
                 message=f"the job exited with status {code} (temporary failure)\n{tail}",
                 custom_info=info,
             )
-        return Resource(FAILED, message=f"the job exited with status {code}\n{tail}",
-                        custom_info=info)
+        return Resource(
+            FAILED, message=f"the job exited with status {code}\n{tail}", custom_info=info
+        )
     except docker.errors.DockerException as e:
         raise EngineUnavailable(f"the container engine failed: {_short(e)}") from None
     finally:
@@ -473,7 +500,9 @@ def parse_output(name: str, kind: str, raw: bytes) -> Any:
             return dt.datetime.fromisoformat(value)
         return json.loads(value)
     except ValueError as e:
-        raise JobSpecError(f"output {name!r} ({kind}) cannot be read from {text[:80]!r}: {e}") from None
+        raise JobSpecError(
+            f"output {name!r} ({kind}) cannot be read from {text[:80]!r}: {e}"
+        ) from None
 
 
 def _delete(meta: ContainerJobMeta) -> None:
@@ -528,7 +557,7 @@ def _collect_garbage(client: Any) -> None:
     keep = _retention()
     if keep <= 0:
         return
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     try:
         finished = client.containers.list(
             all=True, filters={"label": f"{LABEL_JOB}=docker", "status": "exited"}

@@ -8,7 +8,6 @@ from typing import Any
 from shim.connectors import AsyncConnectorExecutorMixin, secret_refs
 from shim.task.interface import NativeInterface
 from shim.task.template import SerializationContext, TaskTemplate
-
 from shim_docker.config import TASK_TYPE, ContainerJobConfig
 
 
@@ -46,8 +45,10 @@ class ContainerJobTask(AsyncConnectorExecutorMixin, TaskTemplate):
         engine: str | None = None,
         **kwargs: Any,
     ) -> None:
-        if not isinstance(command, list | tuple) or not command or not all(
-            isinstance(a, str) for a in command
+        if (
+            not isinstance(command, list | tuple)
+            or not command
+            or not all(isinstance(a, str) for a in command)
         ):
             raise ValueError(f"task {name!r}: command must be a non-empty list of str")
         self._job = ContainerJobConfig(
