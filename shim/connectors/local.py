@@ -886,7 +886,8 @@ def drive_run(
 
         try:
             _run_coroutine(run, main)
-        except ShimError as e:  # e.g. a secret that is nowhere, a corrupt resource meta
+        except ShimError as e:  # e.g. a secret that is nowhere, a resource meta it cannot read
+            # the job (if any) is left as it is: fix the cause and run again to carry on
             run._finish_error(
                 _Outcome(
                     f"{e.origin}:{e.code}",
@@ -894,6 +895,7 @@ def drive_run(
                     e.origin,
                     errordoc.format_message(e),
                     "ERROR",
+                    resumable=True,
                 )
             )
         return run.state.outcome or "RUNNING"

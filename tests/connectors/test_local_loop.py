@@ -210,6 +210,28 @@ def test_missing_secret_names_where_it_was_looked_for(jobs_dir, store, monkeypat
     assert count_calls(jobs_dir, "create") == 0
 
 
+def test_a_missing_secret_on_resume_leaves_the_job_to_a_later_run(jobs_dir, store, monkeypatch):
+    monkeypatch.setenv("_FSEC_SVC_TOKEN", "token-value-1234")
+    t = task(
+        jobs_dir,
+        script=["RUNNING", "SUCCEEDED"],
+        outputs={"total": 2, "label": "x"},
+        get_errors=3,
+        secrets={"api_token": "svc/token"},
+    )
+    with pytest.raises(TaskFailedError):  # the service is down: resumable
+        run_connector_task(t, {"n": 1}, store=store, run_name="later")
+    monkeypatch.delenv("_FSEC_SVC_TOKEN")
+    monkeypatch.setenv("FLYTE_SECRETS_DEFAULT_DIR", str(Path(store) / "no-secrets"))
+    with pytest.raises(TaskFailedError) as e:
+        run_connector_task(t, {"n": 1}, store=store, run_name="later")
+    assert e.value.code == "USER:SecretNotFound"
+    assert state_of(store, "later")["status"] == "running"  # not given up: the job lives on
+    monkeypatch.setenv("_FSEC_SVC_TOKEN", "token-value-1234")
+    assert run_connector_task(t, {"n": 1}, store=store, run_name="later").total == 2
+    assert count_calls(jobs_dir, "create") == 1
+
+
 def test_unknown_task_type_is_a_specific_error(store):
     from shim.connectors import ConnectorNotFound
 
