@@ -12,11 +12,11 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml executors/sqlite3/pyproject.toml executors/sqlalchemy/pyproject.toml
+$(STAMP): pyproject.toml executors/sqlite3/pyproject.toml executors/sqlalchemy/pyproject.toml connectors/docker/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "shimkit needs Python >= 3.11 (set PYTHON=python3.11)")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' -e executors/sqlite3 -e executors/sqlalchemy
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' -e executors/sqlite3 -e executors/sqlalchemy -e connectors/docker
 	touch $(STAMP)
 
 test: install
@@ -24,11 +24,11 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check shim executors tests bench demo
+	$(VENV)/bin/ruff format --check shim executors connectors tests bench demo
 
 format: install
 	$(VENV)/bin/ruff check --fix .
-	$(VENV)/bin/ruff format shim executors tests bench demo
+	$(VENV)/bin/ruff format shim executors connectors tests bench demo
 
 demo: install
 	$(PY) demo/demo.py --runner $(RUNNER)

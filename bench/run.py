@@ -218,6 +218,8 @@ def ensure_venvs() -> None:
 
 
 def version_in(venv: Path, dist: str) -> str:
+    if not Path(vpy(venv)).exists():  # e.g. `--only connectors` creates no venv
+        return "?"
     r = subprocess.run(
         [vpy(venv), "-c", f"import importlib.metadata as m; print(m.version({dist!r}))"],
         capture_output=True,
@@ -668,6 +670,26 @@ def section_footprint(cfg: argparse.Namespace, res: dict) -> None:
 # --- report ------------------------------------------------------------------------------------
 
 
+def section_connectors(cfg: argparse.Namespace, res: dict) -> None:
+    """The local connector loop's overhead per poll; the service's CreateTask/GetTask latency.
+
+    Runs ``bench/connectors.py`` with the dev venv's interpreter (the service needs grpcio,
+    which the image-like shim-venv does not install)."""
+    log("connectors: local loop overhead, service latency on loopback")
+    args = ["--calls", str(cfg.conn_calls), "--polls", str(cfg.conn_polls)]
+    proc = subprocess.run(
+        [str(DEV_PY), str(BENCH / "connectors.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench/connectors.py failed:\n{proc.stderr[-3000:]}")
+    res["connectors"] = json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def machine() -> dict:
     cpu = "?"
     with contextlib.suppress(OSError):
@@ -995,6 +1017,41 @@ def report(cfg: argparse.Namespace, res: dict, m: dict, took: float) -> str:
                 + (f" ({fp.get('image_missing')})" if fp.get("image_missing") else "")
             )
         md += ["## 4. Footprint", "", table(H, rows), "", *notes, ""]
+    if "connectors" in res:
+        c = res["connectors"]
+        lp, sv = c["loop"], c["service"]
+        rows = [
+            [
+                "local loop: overhead per poll (no sleep)",
+                f"{lp['per_poll'] * 1e6:.1f} µs",
+                f"{lp['polls']} polls: {lp['run_n'] * 1000:.1f} ms; 1 poll: "
+                f"{lp['run_1'] * 1000:.1f} ms (staging, state, outputs)",
+            ],
+        ]
+        for name in ("CreateTask", "GetTask"):
+            st = sv[name]
+            rows.append(
+                [
+                    f"service: {name} latency, {st['calls']} calls",
+                    f"p50 {st['p50'] * 1000:.2f} ms, p99 {st['p99'] * 1000:.2f} ms",
+                    f"mean {st['mean'] * 1000:.2f} ms",
+                ]
+            )
+        md += [
+            "## 5. Connectors",
+            "",
+            "Local loop: a no-op connector (`bench/connector_noop.py`) answers RUNNING N times "
+            "then SUCCEEDED, polled with no sleep between polls; overhead per poll = (time with "
+            "N polls - time with 1 poll) / (N - 1), median of "
+            f"{lp['runs']} runs: the loop's own work around `get`. Service: `shim connectors "
+            "serve` with the same connector in its own process on 127.0.0.1, one client "
+            "channel, 100 warm-up calls, then each call timed around the blocking stub call. "
+            "Both in the dev venv (grpcio); no flytekit counterpart is measured (its agent "
+            "loop sleeps 1 s between polls).",
+            "",
+            table(["", "shimkit", "detail"], rows),
+            "",
+        ]
     md += [
         "## Commands",
         "",
@@ -1047,7 +1104,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="reduced set for a smoke check")
     ap.add_argument(
-        "--only", nargs="*", choices=["cold", "sqlite", "large", "footprint", "sqlalchemy"]
+        "--only",
+        nargs="*",
+        choices=["cold", "sqlite", "large", "footprint", "sqlalchemy", "connectors"],
     )
     ap.add_argument(
         "--report-only",
@@ -1062,6 +1121,7 @@ def main() -> int:
         cfg.sql_runs = {"1k": 2, "100k": 2}
         cfg.large_bytes, cfg.large_runs = 64 * MIB, 1
         cfg.pg_sizes, cfg.pg_runs = [("100k", 100_000)], 2
+        cfg.conn_calls, cfg.conn_polls = 200, 200
     else:
         cfg.cold_runs = 7
         cfg.sizes = [("1k", 1000), ("100k", 100_000), ("1m", 1_000_000)]
@@ -1069,14 +1129,16 @@ def main() -> int:
         cfg.sql_runs = {"1k": 7, "100k": 5, "1m": 5}
         cfg.large_bytes, cfg.large_runs = GIB, int(os.environ.get("BENCH_LARGE_RUNS", "2"))
         cfg.pg_sizes, cfg.pg_runs = [("100k", 100_000), ("1m", 1_000_000)], 5
-    sections = cfg.only or ["cold", "sqlite", "sqlalchemy", "large", "footprint"]
+        cfg.conn_calls, cfg.conn_polls = 1000, 1000
+    sections = cfg.only or ["cold", "sqlite", "sqlalchemy", "large", "footprint", "connectors"]
     partial = cfg.quick or bool(cfg.only)
     saved = WORK / ("results-quick.pickle" if partial else "results.pickle")
     if cfg.report_only:
         res, m, took = pickle.loads(saved.read_bytes())
     else:
         t0 = time.perf_counter()
-        ensure_venvs()
+        if set(sections) - {"connectors"}:  # the connector figures run in the dev venv
+            ensure_venvs()
         res = {"load_start": os.getloadavg()}
         funcs = {
             "cold": section_cold,
@@ -1084,6 +1146,7 @@ def main() -> int:
             "large": section_large,
             "footprint": section_footprint,
             "sqlalchemy": section_sqlalchemy,
+            "connectors": section_connectors,
         }
         for name in sections:
             funcs[name](cfg, res)

@@ -24,6 +24,9 @@ Container = tasks_pb2.Container
 Resources = tasks_pb2.Resources
 Identifier = identifier_pb2.Identifier
 ResourceType = identifier_pb2.ResourceType
+TaskExecutionIdentifier = identifier_pb2.TaskExecutionIdentifier
+NodeExecutionIdentifier = identifier_pb2.NodeExecutionIdentifier
+WorkflowExecutionIdentifier = identifier_pb2.WorkflowExecutionIdentifier
 SecurityContext = security_pb2.SecurityContext
 Secret = security_pb2.Secret
 
@@ -56,6 +59,10 @@ StructuredDatasetMetadata = literals_pb2.StructuredDatasetMetadata
 RetryStrategy = literals_pb2.RetryStrategy
 KeyValuePair = literals_pb2.KeyValuePair
 
+# executions (connector phases and log links)
+TaskExecution = execution_pb2.TaskExecution
+TaskLog = execution_pb2.TaskLog
+
 # errors
 ErrorDocument = errors_pb2.ErrorDocument
 ContainerError = errors_pb2.ContainerError
@@ -83,6 +90,35 @@ _ADMIN = {
     "DescriptionEntity": ("flyteidl.admin.description_entity_pb2", "DescriptionEntity"),
     "Description": ("flyteidl.admin.description_entity_pb2", "Description"),
 }
+# Flyte 1's agent service (connectors): messages, and the grpc stubs module (imports grpc)
+_AGENT = "flyteidl.admin.agent_pb2"
+for _name in (
+    "TaskExecutionMetadata",
+    "CreateTaskRequest",
+    "CreateTaskResponse",
+    "GetTaskRequest",
+    "GetTaskResponse",
+    "DeleteTaskRequest",
+    "DeleteTaskResponse",
+    "GetTaskMetricsRequest",
+    "GetTaskMetricsResponse",
+    "GetTaskLogsRequest",
+    "GetTaskLogsResponse",
+    "GetTaskLogsResponseHeader",
+    "GetTaskLogsResponseBody",
+    "AgentError",
+    "Agent",
+    "TaskCategory",
+    "ListAgentsRequest",
+    "ListAgentsResponse",
+    "GetAgentRequest",
+    "GetAgentResponse",
+):
+    _ADMIN[_name] = (_AGENT, _name)
+_ADMIN["AgentResource"] = (_AGENT, "Resource")  # not to be confused with ``Resources``
+_ADMIN["AgentState"] = (_AGENT, "State")
+#: the generated grpc module (``AsyncAgentServiceStub``, ``add_..._to_server``): needs grpcio
+_ADMIN["agent_grpc"] = ("flyteidl.service.agent_pb2_grpc", None)
 
 
 def __getattr__(name: str):
@@ -90,7 +126,8 @@ def __getattr__(name: str):
         import importlib
 
         module, attr = _ADMIN[name]
-        value = getattr(importlib.import_module(module), attr)
+        loaded = importlib.import_module(module)
+        value = loaded if attr is None else getattr(loaded, attr)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from shim.commands.connectors import connectors_group
 from shim.commands.executors import executors_cmd
 from shim.commands.images import images_group
 from shim.commands.inspect import inspect_cmd
@@ -39,3 +40,4 @@ cli.add_command(inspect_cmd)
 cli.add_command(package_cmd)
 cli.add_command(executors_cmd)
 cli.add_command(images_group)
+cli.add_command(connectors_group)

@@ -60,7 +60,7 @@ def to_idl(task: TaskTemplate, sctx: SerializationContext | None = None) -> Any:
     sql = task.sql(sctx)
     if sql:
         tt.sql.statement = sql
-    else:
+    elif getattr(task, "has_container", True):  # connector tasks have none
         _container(task, sctx, tt)
 
     for s in task.secret_list:
