@@ -129,7 +129,13 @@ class IgnoreOutputs(Exception):
 
 
 class TaskFailedError(ShimError):
-    """A task run ended with an error document; carries its code, kind, origin and message."""
+    """A task run ended with an error document; carries its code, kind, origin and message.
+
+    A local run also sets ``run_name`` and ``run_dir`` (its directory in the runs store).
+    """
+
+    run_name: str | None = None
+    run_dir: str | None = None
 
     def __init__(self, code: str, kind: str, origin: str, message: str) -> None:
         self.code = code

@@ -103,8 +103,14 @@ def run(
     storage: Any = None,
     progress: Progress | None = None,
     handle_sigterm: bool = False,
+    reraise_interrupt: bool = False,
 ) -> int:
-    """Run one task execution; returns the process exit status (see WIRE.md section 4)."""
+    """Run one task execution; returns the process exit status (see WIRE.md section 4).
+
+    A ``KeyboardInterrupt`` is reported as ``SYSTEM:Terminated`` like SIGTERM; with
+    ``reraise_interrupt`` (an in-process caller) it is raised again once the error document is
+    written and the scratch directory removed, so Ctrl-C stops the caller too.
+    """
     config_error: ShimError | None = None
     if storage is None:
         from shim.storage import Storage, default_storage
@@ -138,11 +144,15 @@ def run(
             progress.enter("done")
             return 0
         except BaseException as exc:  # every failure becomes an error document
-            if isinstance(exc, KeyboardInterrupt):
+            interrupt = exc if isinstance(exc, KeyboardInterrupt) else None
+            if interrupt is not None:
                 exc = TerminatedError(f"interrupted during phase '{progress.phase}'")
-            if _completed(exc, progress, storage, outputs_url):
-                return 0
-            return _report(exc, progress, storage, prefix)
+            status = 0 if _completed(exc, progress, storage, outputs_url) else None
+            if status is None:
+                status = _report(exc, progress, storage, prefix)
+            if interrupt is not None and reraise_interrupt:
+                raise interrupt  # noqa: B904 (the interrupt itself, not a new error)
+            return status
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

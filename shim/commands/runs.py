@@ -1,0 +1,161 @@
+"""``shim runs``: list, show and clean the local runs store."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from typing import Any
+
+import click
+
+from shim.errors import ShimError
+
+_STORE_HELP = "the runs store, a local path (default: SHIM_LOCAL_STORE or <tmp>/shimkit-runs)"
+
+
+def _store(store: str | None) -> Any:
+    from shim.local.runs import RunStore
+
+    runs = RunStore(store)
+    if not runs.local:
+        _fail(f"`shim runs` reads a local store only, not {runs.root}")
+    return runs
+
+
+def _fail(message: str) -> None:
+    click.echo(f"shim runs: {message}", err=True)
+    sys.exit(1)
+
+
+def _when(iso: str | None) -> str:
+    return (iso or "-").replace("T", " ")[:19]
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _row(r: Any) -> tuple[str, ...]:
+    started, took = _when(r.started_at), _duration(r.duration)
+    return (r.name, r.state, r.task or "-", r.runner or "-", started, took)
+
+
+def _as_json(record: Any) -> dict[str, Any]:
+    data = dataclasses.asdict(record)
+    data["state"] = record.state
+    return data
+
+
+@click.group("runs", invoke_without_command=True)
+@click.option("--store", default=None, help=_STORE_HELP)
+@click.pass_context
+def runs_group(ctx: click.Context, store: str | None) -> None:
+    """Local runs: `shim runs` (= list), `shim runs show RUN`, `shim runs clean`."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_cmd, store=store)
+
+
+@runs_group.command("list")
+@click.option("--store", default=None, help=_STORE_HELP)
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=None, help="newest N only")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def list_cmd(store: str | None, limit: int | None = None, as_json: bool = False) -> None:
+    """List runs, newest first: name, status, task, runner, start (UTC), duration."""
+    runs = _store(store)
+    records = runs.list()[:limit] if limit else runs.list()
+    if as_json:
+        for r in records:
+            click.echo(json.dumps(_as_json(r)))
+        return
+    if not records:
+        click.echo(f"no runs in {runs.root}", err=True)
+        return
+    rows = [_row(r) for r in records]
+    header = ("NAME", "STATUS", "TASK", "RUNNER", "STARTED (UTC)", "DURATION")
+    widths = [max(len(x[i]) for x in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+@runs_group.command("show")
+@click.argument("run")
+@click.option("--store", default=None, help=_STORE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="the record as JSON")
+def show_cmd(run: str, store: str | None, as_json: bool) -> None:
+    """Show RUN (a name, or a unique beginning of one): its record, directory and error."""
+    import os
+
+    runs = _store(store)
+    try:
+        record = runs.get(run)
+    except ShimError as e:
+        _fail(str(e))
+    if as_json:
+        click.echo(json.dumps(_as_json(record), indent=1))
+        return
+    lines = [
+        ("run", record.name),
+        ("status", record.state),
+        ("task", record.task or "-"),
+        ("runner", record.runner or "-"),
+        ("started", _when(record.started_at) + " UTC"),
+        ("ended", _when(record.ended_at) + (" UTC" if record.ended_at else "")),
+        ("duration", _duration(record.duration)),
+        ("attempt", str(record.attempt)),
+        ("process", f"{record.pid} on {record.host}" if record.pid else "-"),
+        ("directory", record.dir),
+    ]
+    outputs = os.path.join(record.dir, "outputs")
+    if os.path.exists(os.path.join(outputs, "outputs.pb")):
+        lines.append(("outputs", os.path.join(outputs, "outputs.pb")))
+    failure = _error(outputs)
+    if failure is not None:
+        lines.append(("error", failure))
+    elif record.error:
+        lines.append(("error", record.error))
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        click.echo(f"{key.ljust(width)}  {value}")
+
+
+def _error(outputs: str) -> str | None:
+    """The run's error document, summarized (``shim inspect`` prints all of it)."""
+    from shim.local.runner import read_error
+    from shim.storage import default_storage
+
+    try:
+        error = read_error(default_storage(), outputs)
+    except Exception:  # a damaged document: `shim inspect` says more
+        return None
+    return None if error is None else str(error)
+
+
+@runs_group.command("clean")
+@click.option("--store", default=None, help=_STORE_HELP)
+@click.option("--all", "everything", is_flag=True, help="remove every finished run")
+@click.option(
+    "--keep",
+    type=click.IntRange(min=0),
+    default=None,
+    help="keep the newest N runs (default: SHIM_LOCAL_KEEP_RUNS, else 50)",
+)
+def clean_cmd(store: str | None, everything: bool, keep: int | None) -> None:
+    """Remove finished runs beyond the newest N. Runs still running are never removed."""
+    from shim.local.runs import keep_runs
+
+    if everything and keep is not None:
+        raise click.UsageError("give --all or --keep N, not both")
+    runs = _store(store)
+    try:
+        n = 0 if everything else (keep if keep is not None else keep_runs())
+    except ShimError as e:
+        _fail(str(e))
+    removed = runs.prune(n)
+    click.echo(f"removed {len(removed)} run{'s' if len(removed) != 1 else ''} from {runs.root}")
