@@ -309,6 +309,7 @@ def run_task_in_container(
     client: Any = None,
     read_only_paths: Sequence[str] = (),
     what: str = "the task",
+    stop_grace: float = 15.0,
 ) -> ContainerResult:
     """Run one task execution in ``image``: the local runner's ``runner="container"``.
 
@@ -329,6 +330,10 @@ def run_task_in_container(
     here is left to the image (it may be a path inside it). ``what`` names the task in
     messages. Raises :class:`LocalPathError` before anything starts for a relative path or
     one the container's user could not read.
+
+    On Ctrl-C the container gets SIGTERM and ``stop_grace`` seconds (more than the
+    supervisor's own grace for its worker, ``SHIM_TERM_GRACE``, 10 s) to write its error
+    document, then the ``KeyboardInterrupt`` propagates.
     """
     full_env = forwarded_env() if forward_env else {}
     as_host_user = user is None and hasattr(os, "getuid") and os.getuid() != 0
@@ -354,6 +359,7 @@ def run_task_in_container(
         timeout=timeout,
         user=user,
         client=client,
+        stop_grace=stop_grace,
     )
 
 
