@@ -352,7 +352,21 @@ class RunStore:
     def _write(self, record: RunRecord) -> None:
         from shim.storage import join
 
-        self.storage.put_bytes(join(record.dir, RUN_FILE), record.to_json())
+        if not self.local:
+            self.storage.put_bytes(join(record.dir, RUN_FILE), record.to_json())
+            return
+        # atomic (a reader sees the old record or the new one) but not fsynced: a record lost
+        # to a crash of the machine costs less than two fsyncs on every local call
+        path = os.path.join(record.dir, RUN_FILE)
+        tmp = f"{path}.{secrets.token_hex(4)}.tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(record.to_json())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     def _read(self, name: str) -> RunRecord | None:
         from shim.storage import join
@@ -447,6 +461,14 @@ class RunStore:
             return []
         if keep < 0:
             raise ValueError(f"keep must be >= 0, got {keep}")
+        try:
+            entries = [e.name for e in os.scandir(self.root)]
+        except FileNotFoundError:
+            return []
+        if any(n.startswith(_TRASH) for n in entries):
+            self._empty_trash()
+        if sum(not n.startswith(".") for n in entries) <= keep:
+            return []  # nothing to read: fewer directories than runs to keep
         removed = []
         for record in self.list()[keep:]:
             if record.is_active():
