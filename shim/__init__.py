@@ -41,6 +41,10 @@ _EXPORTS = {
     "DataFrame": "shim.types.dataframe",
     # local runs
     "run_task": "shim.local.runner",
+    "run": "shim.local.runcontext",
+    "with_runcontext": "shim.local.runcontext",
+    "RunContext": "shim.local.runcontext",
+    "Outputs": "shim.local.outputs",
     # errors
     "ShimError": "shim.errors",
     "UserError": "shim.errors",

@@ -135,7 +135,11 @@ class TaskFailedError(ShimError):
     of the document's message (its first line, then the rest): ``USER:QueryError
     (NON_RECOVERABLE, USER): near "SELEC": syntax error`` and the query on the next line. The
     whole message, traceback included, is ``e.error_message``; the reason alone ``e.reason``.
+    A local run also sets ``run_name`` and ``run_dir`` (its directory in the runs store).
     """
+
+    run_name: str | None = None
+    run_dir: str | None = None
 
     def __init__(self, code: str, kind: str, origin: str, message: str) -> None:
         self.code = code

@@ -10,6 +10,7 @@ from shim.commands.images import images_group
 from shim.commands.inspect import inspect_cmd
 from shim.commands.package import package_cmd
 from shim.commands.run import run_cmd
+from shim.commands.runs import runs_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,6 +37,7 @@ def execute_cmd(argv: tuple[str, ...]) -> None:
 
 
 cli.add_command(run_cmd)
+cli.add_command(runs_group)
 cli.add_command(inspect_cmd)
 cli.add_command(package_cmd)
 cli.add_command(executors_cmd)

@@ -1,4 +1,5 @@
-"""``shim connectors``: list the installed connectors, serve them to Flyte, resume a local run."""
+"""``shim connectors``: list the installed connectors, serve them to Flyte, show a local run's
+stored state (``shim runs resume`` resumes one)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 
 import click
 
-from shim.errors import ShimError, TaskFailedError
+from shim.errors import ShimError
 
 
 @click.group("connectors", invoke_without_command=True)
@@ -125,47 +126,6 @@ def serve_cmd(
         click.echo(f"shim connectors serve: {e}", err=True)
         sys.exit(2)
     click.echo("shim connectors serve: stopped", err=True)
-
-
-@connectors_group.command("resume")
-@click.argument("run_dir")
-@click.option("--abort", is_flag=True, help="delete the run's job instead of polling it")
-@click.option("--timeout", type=float, default=None, help="give up (and delete) after SECONDS")
-@click.option(
-    "-m",
-    "--module",
-    "modules",
-    multiple=True,
-    help="import this module first (it registers connectors in code); repeatable",
-)
-def resume_cmd(run_dir: str, abort: bool, timeout: float | None, modules: tuple[str, ...]) -> None:
-    """Resume a local connector run from what it stored in RUN_DIR (polls the same job;
-    create is not called again), or cancel it with --abort."""
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="shim connectors: %(message)s"
-    )
-    import importlib
-
-    from shim.commands.run import show
-    from shim.connectors.local import resume_connector_run
-
-    try:
-        for name in modules:
-            try:
-                importlib.import_module(name)
-            except Exception as e:
-                raise ShimError(f"cannot import module {name!r}: {type(e).__name__}: {e}") from None
-        result = resume_connector_run(run_dir, abort=abort, timeout=timeout)
-    except TaskFailedError as e:
-        click.echo(
-            f"shim connectors resume: task failed: {e.code} ({e.kind}, {e.origin})", err=True
-        )
-        click.echo(e.error_message, err=True)
-        sys.exit(1)
-    except (ShimError, ValueError) as e:
-        click.echo(f"shim connectors resume: {e}", err=True)
-        sys.exit(1)
-    click.echo(show(result, 10))
 
 
 @connectors_group.command("status")

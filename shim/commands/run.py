@@ -103,8 +103,10 @@ def show(value: Any, rows: int) -> str:
         except ImportError:
             text = head.to_string(preview_cols=20)
         return f"{text}\n({table.num_rows} rows, {table.num_columns} columns at {value.uri})"
-    if hasattr(value, "_asdict"):
-        return "\n".join(f"{k}: {show(v, rows)}" for k, v in value._asdict().items())
+    from shim.local.outputs import Outputs
+
+    if isinstance(value, Outputs):
+        return "\n".join(f"{k}: {show(v, rows)}" for k, v in Outputs.as_dict(value).items())
     return repr(value)
 
 
@@ -133,7 +135,18 @@ def failure_text(e: TaskFailedError, *, verbose: bool = False) -> str:
     default=None,
     help="where the entrypoint runs (default: inprocess, or SHIM_RUNNER)",
 )
-@click.option("--store", default=None, help="object-store URL to stage data in (default: local)")
+@click.option(
+    "--store",
+    default=None,
+    help="where runs are kept, a path or URL (default: SHIM_LOCAL_STORE or <tmp>/shimkit-runs)",
+)
+@click.option("--name", default=None, help="the run's name (default: generated)")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="seconds before a subprocess or container run is stopped (default: 3600)",
+)
 @click.option("--rows", default=10, show_default=True, help="rows of a dataframe to print")
 @click.option(
     "-v", "--verbose", is_flag=True, help="on failure, print the task's full trace as well"
@@ -143,33 +156,40 @@ def run_cmd(
     inputs: tuple[str, ...],
     runner: str | None,
     store: str | None,
+    name: str | None,
+    timeout: float | None,
     rows: int,
     verbose: bool,
 ) -> None:
     """Run TARGET (file.py:task or package.module:task) and print its outputs."""
+    from shim.local.runcontext import with_runcontext
+    from shim.local.runs import RunStore, new_run_name
+
     try:
+        run_name = name or new_run_name()  # named here, so its directory can be printed
+        context = with_runcontext(runner=runner, store=store, name=run_name, timeout=timeout)
         task = load_target(target)
         values = {}
         for item in inputs:
-            name, eq, raw = item.partition("=")
+            key, eq, raw = item.partition("=")
             if not eq:
                 raise click.BadParameter(f"--input {item!r} must be NAME=VALUE")
-            if name not in task.interface.inputs:
+            if key not in task.interface.inputs:
                 raise click.BadParameter(
-                    f"task has no input {name!r}; inputs are {list(task.interface.inputs)}"
+                    f"task has no input {key!r}; inputs are {list(task.interface.inputs)}"
                 )
-            values[name] = parse_input(name, raw, task.interface.inputs[name])
-        from shim.local.runner import run_task
-
+            values[key] = parse_input(key, raw, task.interface.inputs[key])
         start = time.perf_counter()
-        # the same path for every task: a function task's __call__ would be its plain function
-        result = run_task(task, values, runner=runner, store=store)
+        # the same path for every task (a function task's own __call__ is its plain function)
+        result = context.run(task, **values)
         elapsed = time.perf_counter() - start
     except TaskFailedError as e:
         click.echo(failure_text(e, verbose=verbose), err=True)
+        if e.run_dir:
+            click.echo(f"run {e.run_name}: {e.run_dir}", err=True)
         sys.exit(1)
     except (ShimError, TypeError, ValueError) as e:
         click.echo(f"shim run: {e}", err=True)
         sys.exit(1)
     click.echo(show(result, rows))
-    click.echo(f"({elapsed:.2f}s)", err=True)
+    click.echo(f"({elapsed:.2f}s; run {run_name}: {RunStore(store).run_dir(run_name)})", err=True)

@@ -43,7 +43,6 @@ import signal
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -541,8 +540,8 @@ class _Run:
         msg = (
             f"{self.connector.describe()}: get failed {self.poll.max_get_failures} times in a row "
             f"(last: {type(exc).__name__}: {exc}). The job was not deleted and may still be "
-            f"running: resume the run with `shim connectors resume {self.stage.base}` once the "
-            f"service is back, or cancel it with `shim connectors resume --abort {self.stage.base}`"
+            f"running: resume the run with `shim runs resume {self.stage.base}` once the "
+            f"service is back, or cancel it with `shim runs resume --abort {self.stage.base}`"
         )
         return _Outcome(
             "SYSTEM:ConnectorUnavailable",
@@ -585,7 +584,7 @@ class _Run:
             message = (
                 f"{why}; deleting the job FAILED ({detail}): it may still be running. Resource "
                 f"meta: {self.state.meta_bytes().decode('utf-8', 'replace')}; retry with "
-                f"`shim connectors resume --abort {self.stage.base}`"
+                f"`shim runs resume --abort {self.stage.base}`"
             )
             # the job may live on: keep the run resumable
             return _Outcome(code, True, origin, message, outcome, ends_run=True, resumable=True)
@@ -911,38 +910,17 @@ def run_connector_task(
     store: str | None = None,
     run_name: str | None = None,
     timeout: float | None = None,
-    poll: PollPolicy | None = None,
 ) -> Any:
-    """Run a connector task locally and return its outputs (as a local task call does).
+    """Run a connector task locally and return its outputs (as a local task call does): a run
+    of the local runs store, ``<store>/<run_name>`` (``store`` defaults to
+    ``SHIM_LOCAL_STORE`` or ``<tmp>/shimkit-runs``; ``run_name`` to a generated name).
+    Calling it again with the same ``store`` and ``run_name`` resumes that run: the same job
+    is polled, ``create`` is not called again, and a finished run returns its stored outcome.
+    ``timeout`` (seconds) bounds this call: when it expires the job is deleted
+    (``USER:Timeout``). A failed run raises :class:`~shim.errors.TaskFailedError`."""
+    from shim.local.runcontext import with_runcontext
 
-    The run lives in ``<store>/<run_name>`` (``store`` defaults to ``SHIM_LOCAL_STORE`` or
-    ``<tmp>/shimkit-runs``; ``run_name`` to a fresh id). Calling it again with the same
-    ``store`` and ``run_name`` resumes that run: the same job is polled, ``create`` is not
-    called again, and a finished run returns its stored outcome. ``timeout`` (seconds) bounds
-    this call: when it expires the job is deleted (``USER:Timeout``). A failed run raises
-    :class:`~shim.errors.TaskFailedError`.
-    """
-    from shim.local.staging import Stage, default_store_root
-    from shim.storage import default_storage, is_local, join, local_path
-
-    name = run_name or uuid.uuid4().hex[:16]
-    if not _RUN_NAME.match(name):
-        raise ValueError(
-            f"run name {name!r} must be 1-128 letters, digits, '_', '.' or '-', starting with a "
-            "letter or digit"
-        )
-    root = store or default_store_root()
-    if is_local(root):
-        root = os.path.abspath(local_path(root))
-    stage = Stage(join(root, name))
-    if is_local(stage.base):
-        os.makedirs(local_path(stage.base), exist_ok=True)
-    storage = default_storage()
-    _stage_task(task, inputs, stage, storage)
-    drive_run(stage, run_name=name, storage=storage, timeout=timeout, poll=poll or _policy_of(task))
-    from shim.local.runner import collect_outputs
-
-    return collect_outputs(task, stage, storage)
+    return with_runcontext(store=store, name=run_name, timeout=timeout).run(task, **inputs)
 
 
 def resume_connector_run(
@@ -994,12 +972,12 @@ class _TaskView:
         return self.name.rsplit(".", 1)[-1] or "task"
 
 
-def _policy_of(task: Any) -> PollPolicy | None:
+def policy_of(task: Any) -> PollPolicy | None:
     policy = getattr(task, "poll_policy", None)
     return policy if isinstance(policy, PollPolicy) else None
 
 
-def _stage_task(task: Any, inputs: dict[str, Any], stage: Any, storage: Any) -> None:
+def stage_task(task: Any, inputs: dict[str, Any], stage: Any, storage: Any) -> None:
     """Write task.pb and inputs.pb, or check that a resumed run is the same task."""
     from shim.errors import StorageNotFoundError
     from shim.task.serialize import to_bytes

@@ -32,6 +32,7 @@ On Docker Desktop (macOS/Windows) host networking reaches the VM, not the host: 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import sys
@@ -41,7 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shim.errors import ShimError
+from shim.errors import ShimError, UserError
 from shim.images import ContainerEngineError, connect
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "FORWARDED_ENV_PREFIXES",
     "ContainerResult",
     "ContainerRunError",
+    "LocalPathError",
     "run_container",
     "run_task_in_container",
 ]
@@ -108,6 +110,7 @@ def run_container(
     entrypoint: Sequence[str] | None = None,
     workdir: str | None = None,
     labels: Mapping[str, str] | None = None,
+    stop_grace: float = 10.0,
 ) -> ContainerResult:
     """Run ``image`` with ``args`` as its command and wait at most ``timeout`` seconds.
 
@@ -116,6 +119,9 @@ def run_container(
     ``user`` overrides the image's user (``"uid"`` or ``"uid:gid"``). ``entrypoint`` overrides
     the image's ENTRYPOINT (default: keep it; shimkit's images have none). The container is
     removed on every path: normal exit, failure, timeout (killed first) and interruption.
+    On Ctrl-C (``KeyboardInterrupt``) the container is stopped first (SIGTERM, then SIGKILL
+    after ``stop_grace`` seconds: a task writes its error document), then the interrupt
+    propagates.
 
     Raises :class:`ContainerRunError` if the container cannot be created or started (missing
     image, command not in the image) and :class:`~shim.images.ContainerEngineError` if the
@@ -177,6 +183,10 @@ def run_container(
         return ContainerResult(
             exit_code=-1 if exit_code is None else exit_code, logs=text, timed_out=timed_out
         )
+    except KeyboardInterrupt:
+        if container is not None:
+            _stop(container, stop_grace)
+        raise
     except docker.errors.DockerException as e:
         raise ContainerEngineError(f"container engine at {_engine()} failed: {_api(e)}") from e
     except OSError as e:  # requests' ConnectionError: the engine went away
@@ -213,6 +223,12 @@ def _wait(container: Any, deadline: float) -> int | None:
             state = container.attrs.get("State") or {}
             if state.get("Status") in ("exited", "dead"):
                 return int(state.get("ExitCode", -1))
+
+
+def _stop(container: Any, grace: float) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds; errors are left to the removal after."""
+    with contextlib.suppress(Exception):
+        container.stop(timeout=max(0, round(grace)))
 
 
 def _remove(container: Any) -> None:
@@ -291,7 +307,9 @@ def run_task_in_container(
     network: str = "host",
     forward_env: bool = True,
     client: Any = None,
-    read_only_dirs: Sequence[str] = (),
+    read_only_paths: Sequence[str] = (),
+    what: str = "the task",
+    stop_grace: float = 15.0,
 ) -> ContainerResult:
     """Run one task execution in ``image``: the local runner's ``runner="container"``.
 
@@ -303,17 +321,30 @@ def run_task_in_container(
     The environment is the host's storage configuration (:data:`FORWARDED_ENV`, ``_FSEC_*``
     secrets; skip with ``forward_env=False``) overlaid with ``env``. ``user=None`` chooses as
     the module docstring explains (image user + world-writable staging dir when the host user
-    is root, else the host's ``uid:gid``). ``read_only_dirs`` are bind-mounted read-only at
-    the same paths (the local runner mounts its store root, so data kept there is readable).
+    is root, else the host's ``uid:gid``).
+
+    ``read_only_paths`` are the local files and directories the task reads
+    (:meth:`TaskTemplate.local_paths <shim.task.template.TaskTemplate.local_paths>`, e.g. an
+    SQLite database): each one that exists here is bind-mounted read-only at the same path,
+    so the template's paths mean the same file inside the container. One that does not exist
+    here is left to the image (it may be a path inside it). ``what`` names the task in
+    messages. Raises :class:`LocalPathError` before anything starts for a relative path or
+    one the container's user could not read.
+
+    On Ctrl-C the container gets SIGTERM and ``stop_grace`` seconds (more than the
+    supervisor's own grace for its worker, ``SHIM_TERM_GRACE``, 10 s) to write its error
+    document, then the ``KeyboardInterrupt`` propagates.
     """
     full_env = forwarded_env() if forward_env else {}
-    # read-only directories first, so a stage dir nested inside one is mounted over it
-    mounts: list[tuple[str, str, str]] = [(d, d, "ro") for d in read_only_dirs]
+    as_host_user = user is None and hasattr(os, "getuid") and os.getuid() != 0
+    ro = _read_only_mounts(read_only_paths, other_user=user is None and not as_host_user, what=what)
+    # read-only paths first, so a stage dir nested inside one is mounted over it
+    mounts: list[tuple[str, str, str]] = [(p, p, "ro") for p in ro]
     local = _local_dir(stage_dir)
     if local is not None:
         os.makedirs(local, exist_ok=True)
         mounts.append((local, local, "rw"))
-    if user is None and hasattr(os, "getuid") and os.getuid() != 0:
+    if as_host_user:
         user = f"{os.getuid()}:{os.getgid()}"
         full_env.setdefault("HOME", "/tmp")
     elif local is not None and user is None:
@@ -328,4 +359,41 @@ def run_task_in_container(
         timeout=timeout,
         user=user,
         client=client,
+        stop_grace=stop_grace,
     )
+
+
+class LocalPathError(UserError):
+    """A local path a task reads cannot be given to its container."""
+
+    code = "LocalPathUnusable"
+
+
+def _read_only_mounts(paths: Sequence[str], *, other_user: bool, what: str) -> list[str]:
+    """The paths to mount read-only (existing ones, deduplicated), checked before starting.
+
+    ``other_user``: the container runs as the image's user (uid 1000 in shimkit's images)
+    while this process runs as root, so a path must be readable by others.
+    """
+    out: list[str] = []
+    for path in paths:
+        if not os.path.isabs(path):
+            raise LocalPathError(
+                f"{what} reads the local path {path!r}, which is relative: local paths are "
+                "mounted into the container at the same path, so they must be absolute"
+            )
+        path = os.path.normpath(path)
+        if not os.path.exists(path) or path in out:
+            continue  # perhaps a path inside the image; the task reports it if it is not
+        if other_user:
+            mode = os.stat(path).st_mode
+            need = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+            if mode & need != need:
+                fix = "chmod o+rx" if stat.S_ISDIR(mode) else "chmod o+r"
+                raise LocalPathError(
+                    f"{what} reads {path}, which the container's user cannot read (the image "
+                    f"runs as a non-root user; this process runs as root): make it readable "
+                    f"(`{fix} {path}`), or put it where the container can fetch it (s3://...)"
+                )
+        out.append(path)
+    return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import contextvars
 import os
@@ -15,12 +14,18 @@ from typing import Any
 
 from shim import envconf, idl
 from shim.errors import ShimError, TaskFailedError
+from shim.local.outputs import make_outputs
+from shim.local.runs import FAILED, INTERRUPTED, SUCCEEDED, LocalRun, RunStore, keep_runs
 from shim.local.staging import Stage, render_args
 from shim.task.serialize import container_image, to_bytes
 from shim.task.template import SerializationContext, TaskTemplate
 
 RUNNERS = ("inprocess", "subprocess", "container")
+#: what the runs store records as the runner of a task a connector runs (no entrypoint)
+CONNECTOR = "connector"
 DEFAULT_TIMEOUT = 3600.0
+#: seconds a stopped subprocess or container gets to write its error document and exit
+STOP_GRACE = 10.0
 #: in-process runs set the task's env_vars in os.environ, which is the whole process's
 _INPROCESS = threading.Lock()
 #: set while an in-process run holds :data:`_INPROCESS` (its nested runs share its environment)
@@ -34,6 +39,15 @@ class LocalRunError(ShimError):
     code = "LocalRunFailed"
 
 
+def resolve_runner(runner: str | None) -> str:
+    """``runner``, else ``SHIM_RUNNER``, else ``"inprocess"``; ValueError for an unknown one."""
+    if runner is None:
+        return envconf.choice("SHIM_RUNNER", RUNNERS, "inprocess")
+    if runner not in RUNNERS:
+        raise ValueError(f"runner must be one of {', '.join(RUNNERS)}, got {runner!r}")
+    return runner
+
+
 def run_task(
     task: TaskTemplate,
     inputs: dict[str, Any],
@@ -41,23 +55,86 @@ def run_task(
     runner: str | None = None,
     store: str | None = None,
     timeout: float | None = None,
+    name: str | None = None,
 ) -> Any:
-    """Run ``task`` with ``inputs`` and return its decoded outputs.
+    """Run ``task`` with ``inputs`` (bound to input names) and return its decoded outputs.
 
-    One output -> its value; several -> a NamedTuple in declaration order; none -> ``None``.
-    A failed run raises :class:`~shim.errors.TaskFailedError` carrying the error document's
-    code, kind, origin and message.
+    One output -> its value; several -> :class:`~shim.local.outputs.Outputs` in declaration
+    order; none -> ``None``. The run gets a directory and a record in the runs store under
+    ``store`` (:mod:`shim.local.runs`), named ``name`` or a generated name. A failed run raises
+    :class:`~shim.errors.TaskFailedError` carrying the error document's code, kind, origin and
+    message, and the run's ``run_name`` and ``run_dir``. Ctrl-C raises ``KeyboardInterrupt``
+    once the run is stopped and cleaned up.
+
+    A task that is not run by ``shim execute`` (a connector task) says how it runs here with
+    a ``drive_locally(inputs, stage=, run_name=, storage=, timeout=, runner=)`` method, which
+    leaves its outcome in the run's outputs; its runner is recorded as ``connector``, and a
+    run started again with the same name carries on from what that method persisted.
     """
     from shim.storage import default_storage
+
+    if timeout is not None and timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    drive = getattr(task, "drive_locally", None)
+    resolved = CONNECTOR if drive is not None else resolve_runner(runner)
+    keep = keep_runs()
+    storage = default_storage()
+    runs = RunStore(store, storage=storage)
+    run = runs.start(task=task.name, runner=resolved, name=name)
+    with contextlib.suppress(OSError):  # housekeeping never fails a run
+        runs.prune(keep)
+    status, error = FAILED, None
+    try:
+        if drive is not None:  # bounded by ``timeout`` only when one is given
+            drive(
+                inputs,
+                stage=run.stage,
+                run_name=run.name,
+                storage=storage,
+                timeout=timeout,
+                runner=runner,
+            )
+            result = collect_outputs(task, run.stage, storage)
+        else:
+            timeout = _default_timeout() if timeout is None else timeout
+            result = _run(task, inputs, run.stage, storage, resolved, timeout)
+        status = SUCCEEDED
+        return result
+    except TaskFailedError as e:
+        error = e.code
+        e.run_name, e.run_dir = run.name, run.dir
+        raise
+    except KeyboardInterrupt:
+        status = INTERRUPTED
+        raise
+    except BaseException as e:
+        error = type(e).__name__
+        raise
+    finally:
+        _finish(run, status, error)
+
+
+def _finish(run: LocalRun, status: str, error: str | None) -> None:
+    try:
+        run.finish(status, error)
+    except Exception as e:  # the run's result matters more than its record
+        print(
+            f"shim: could not record the end of run {run.name} in {run.dir}: {e}",
+            file=sys.stderr,
+        )
+
+
+def _run(
+    task: TaskTemplate,
+    inputs: dict[str, Any],
+    stage: Stage,
+    storage: Any,
+    runner: str,
+    timeout: float,
+) -> Any:
     from shim.types import TransferContext, python_to_literal_map
 
     inputs = {**getattr(task.interface, "defaults", {}), **inputs}  # a function's defaults
-    runner = runner or envconf.choice("SHIM_RUNNER", RUNNERS, "inprocess")
-    if runner not in RUNNERS:
-        raise ValueError(f"runner must be one of {', '.join(RUNNERS)}, got {runner!r}")
-    timeout = _default_timeout() if timeout is None else timeout
-    storage = default_storage()
-    stage = Stage.create(store)
     sctx = SerializationContext()
     storage.put_bytes(stage.template, to_bytes(task, sctx))
 
@@ -82,19 +159,23 @@ def run_task(
         from shim.runtime.function_resolver import local_task
 
         with _inprocess_environment(env), local_task(task):
-            # quiet: the failure reaches the caller once, as the TaskFailedError below
-            run(parse_execute_args(exec_args), storage=storage, quiet=True)
+            # quiet: the failure reaches the caller once, as the TaskFailedError below;
+            # Ctrl-C: the entrypoint records the interruption, cleans up, and re-raises
+            run(
+                parse_execute_args(exec_args),
+                storage=storage,
+                quiet=True,
+                reraise_interrupt=True,
+            )
     elif runner == "subprocess":
         detail = _run_subprocess(exec_args, env, timeout)
     else:
         from shim.local.container import run_task_in_container
-        from shim.storage import is_local, local_path
 
-        # the store root is mounted read-only, so data kept there (a database) is readable
-        root = [os.path.dirname(local_path(stage.base))] if is_local(stage.base) else []
+        paths = list(task.local_paths(sctx))
         source = getattr(task, "source_root", None)  # a function task's local code
         if source:
-            root.append(source)
+            paths.append(source)
             env.setdefault("PYTHONPATH", source)
         res = run_task_in_container(
             container_image(task, sctx),
@@ -102,7 +183,8 @@ def run_task(
             stage_dir=stage.base,
             env=env,
             timeout=timeout,
-            read_only_dirs=root,
+            read_only_paths=paths,
+            what=f"task {task.name!r}",
         )
         _forward_timings(res.logs)
         detail = (
@@ -131,12 +213,44 @@ def _run_subprocess(exec_args: list[str], env: dict[str, str], timeout: float) -
     paths = [p for p in sys.path if p and os.path.isdir(p)]
     full_env["PYTHONPATH"] = os.pathsep.join(paths)
     cmd = [sys.executable, "-m", "shim", "execute", *exec_args]
+    # its own session: a Ctrl-C in the terminal reaches this process only, which then stops
+    # the child with SIGTERM (the platform's stop signal: the child writes its error document)
+    proc = subprocess.Popen(
+        cmd,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        proc = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        raise LocalRunError(f"shim execute did not finish within {timeout:.0f}s") from e
-    _forward_timings(proc.stderr)
-    return f"exit status {proc.returncode}; stderr:\n{_tail(proc.stderr)}"
+        _, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop_process(proc)
+        raise LocalRunError(f"shim execute did not finish within {timeout:.0f}s") from None
+    except BaseException:  # KeyboardInterrupt: stop the child before it propagates
+        _stop_process(proc)
+        raise
+    _forward_timings(stderr)
+    return f"exit status {proc.returncode}; stderr:\n{_tail(stderr)}"
+
+
+def _stop_process(proc: subprocess.Popen, grace: float = STOP_GRACE) -> None:
+    """SIGTERM, ``grace`` seconds to write the error document and exit, then SIGKILL.
+    A second Ctrl-C while waiting kills at once."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+    try:
+        proc.communicate(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
 
 
 def _forward_timings(text: str) -> None:
@@ -157,7 +271,7 @@ def collect_outputs(task: TaskTemplate, stage: Stage, storage: Any, *, detail: s
     from shim.storage import join
     from shim.types import TransferContext, literal_map_to_python
 
-    error = _read_error(storage, stage.outputs)
+    error = read_error(storage, stage.outputs)
     if error is not None:
         raise error
     try:
@@ -182,23 +296,13 @@ def collect_outputs(task: TaskTemplate, stage: Stage, storage: Any, *, detail: s
         scratch = Path(tempfile.mkdtemp(prefix="shim-outputs-"))
     ctx = TransferContext(storage=storage, raw_output_prefix=stage.raw, scratch_dir=scratch)
     values = literal_map_to_python(lm, task.interface.outputs, ctx, what="output")
-    names = list(task.interface.outputs)
-    if not names:
-        return None
-    if len(names) == 1:
-        return values[names[0]]
-    cls = collections.namedtuple(f"{_ident(task.short_name)}_outputs", names)
-    return cls(**{n: values[n] for n in names})
+    return make_outputs(list(task.interface.outputs), values)
 
 
-def _ident(name: str) -> str:
-    s = "".join(c if c.isalnum() else "_" for c in name)
-    return s if s and not s[0].isdigit() else f"task_{s}"
-
-
-def _read_error(storage: Any, prefix: str) -> TaskFailedError | None:
-    """The run's error document as a TaskFailedError. Its message is redacted once more with
-    this process's secrets: a container or a foreign runtime may not have known them all."""
+def read_error(storage: Any, prefix: str) -> TaskFailedError | None:
+    """The error document under ``prefix`` as a TaskFailedError, or None when there is none.
+    Its message is redacted once more with this process's secrets: a container or a foreign
+    runtime may not have known them all."""
     from shim.errors import StorageNotFoundError
     from shim.runtime.redaction import redactor
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-import uuid
 from dataclasses import dataclass
 
 from shim import envconf
@@ -35,21 +34,10 @@ def default_store_root() -> str:
 
 @dataclass(frozen=True)
 class Stage:
-    """The URLs of one local run under ``base`` (any storage URL)."""
+    """The URLs of one local run under ``base`` (any storage URL); the run's directory is
+    created by :class:`shim.local.runs.RunStore`."""
 
     base: str
-
-    @classmethod
-    def create(cls, store: str | None = None) -> Stage:
-        from shim.storage import is_local, join, local_path
-
-        root = store or default_store_root()
-        if is_local(root):  # absolute, so it means the same inside a container's bind mount
-            root = os.path.abspath(local_path(root))
-        base = join(root, uuid.uuid4().hex[:16])
-        if is_local(base):
-            os.makedirs(local_path(base), exist_ok=True)
-        return cls(base)
 
     def _j(self, *parts: str) -> str:
         from shim.storage import join

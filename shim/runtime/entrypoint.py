@@ -107,12 +107,16 @@ def run(
     handle_sigterm: bool = False,
     setup_error: ShimError | None = None,
     quiet: bool = False,
+    reraise_interrupt: bool = False,
 ) -> int:
     """Run one task execution; returns the process exit status (see WIRE.md section 4).
 
     Once the output prefix is known every step is inside the error path: whatever fails
     (a bad setting, ``setup_error`` found by the caller, no scratch directory, ...) ends in an
     error document. ``quiet`` keeps the failure off stderr (a local in-process run raises it).
+    A ``KeyboardInterrupt`` is reported as ``SYSTEM:Terminated`` like SIGTERM; with
+    ``reraise_interrupt`` (an in-process caller) it is raised again once the error document is
+    written and the scratch directory removed, so Ctrl-C stops the caller too.
     """
     progress = progress or Progress()
     if not args.output_prefix:
@@ -145,9 +149,12 @@ def run(
             return 0
         except BaseException as exc:  # every failure becomes an error document
             try:
-                return _fail(exc, progress, storage, prefix, guard, quiet)
+                status = _fail(exc, progress, storage, prefix, guard, quiet)
             except TerminatedError:  # SIGTERM in the instant before the guard took effect
-                return _fail(exc, progress, storage, prefix, guard, quiet)
+                status = _fail(exc, progress, storage, prefix, guard, quiet)
+            if reraise_interrupt and isinstance(exc, KeyboardInterrupt):
+                raise  # Ctrl-C stops an in-process caller too, once the document is written
+            return status
     finally:
         if guard is not None:
             guard.restore()

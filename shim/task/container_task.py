@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Generic, TypeVar
 
+from shim.errors import TypeMismatchError
 from shim.runtime.args import SHIM_RESOLVER
 from shim.task.interface import NativeInterface
 from shim.task.template import SerializationContext, TaskTemplate
@@ -22,6 +23,31 @@ def executor_path(executor_type: type) -> str:
             "image: define it at module level in an installed module, not in __main__ or a function"
         )
     return f"{executor_type.__module__}.{executor_type.__qualname__}"
+
+
+def check_task_config(task_name: str, config: Any) -> None:
+    """A dataclass ``config`` whose fields hold values of their annotated types, checked by
+    the type engine (the checks a task's inputs get), else :class:`TypeMismatchError` naming
+    the field, the expected and the actual type. Fields whose annotation the engine does not
+    support are not checked; neither is a config that is not a dataclass."""
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        return
+    from shim.types.engine import UnsupportedTypeError
+    from shim.types.structs import field_types, to_jsonable
+
+    cls = type(config).__name__
+    try:
+        types = field_types(type(config))
+    except UnsupportedTypeError:
+        return
+    for field_name, py_type in types.items():
+        try:
+            to_jsonable(getattr(config, field_name), py_type, None, name=f"{cls}.{field_name}")
+        except TypeMismatchError as e:
+            e.args = (f"task {task_name!r}: task_config {e}",)
+            raise e from None
+        except UnsupportedTypeError:
+            continue
 
 
 class PythonCustomizedContainerTask(TaskTemplate, Generic[T]):
@@ -51,6 +77,7 @@ class PythonCustomizedContainerTask(TaskTemplate, Generic[T]):
             raise ValueError(f"task {name!r}: task_type is required")
         self._executor_type = executor_type
         self._executor_path = executor_path(executor_type)
+        check_task_config(name, task_config)
         self._task_config = task_config
         super().__init__(
             name=name,

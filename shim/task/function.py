@@ -275,6 +275,10 @@ class AsyncFunctionTaskTemplate(TaskTemplate):
         bound.apply_defaults()
         return dict(bound.arguments)
 
+    def bind_inputs(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Inputs by name for ``shim.run`` / ``shim run``: as the function binds them."""
+        return self.bind(*args, **kwargs)
+
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The plain function (an async task returns a coroutine)."""
         return self.func(*args, **kwargs)
@@ -305,6 +309,13 @@ class AsyncFunctionTaskTemplate(TaskTemplate):
         from shim.runtime.controller import get_controller
 
         return await get_controller().submit(self, self.bind(*args, **kwargs))
+
+    def run_locally(self, inputs: dict[str, Any], **options: Any) -> Any:
+        """Run through the controller (``shim.run``, ``shim run``): ``pre`` and ``post`` run
+        inside the execution, not here."""
+        from shim.runtime.controller import get_controller
+
+        return get_controller().submit_sync(self, inputs, **options)
 
     @property
     def needs_event_loop(self) -> bool:

@@ -27,8 +27,9 @@ _UNSET: Any = object()
 FIXED_FIELDS = ("name", "image", "docs", "interface")
 #: fields a reusable task keeps unless the same ``override`` call passes ``reusable="off"``
 REUSE_BOUND_FIELDS = ("resources", "env_vars", "secrets", "service_account")
-#: reserved keyword arguments of a local call
-RESERVED_INPUTS = ("runner", "store")
+#: keyword arguments a local call (``task(...)``) takes as run options, for a task that has
+#: no input of that name; ``shim.with_runcontext(...).run(task, ...)`` sets them for any task
+CALL_RUN_OPTIONS = ("runner", "store")
 
 
 @dataclass(frozen=True)
@@ -102,12 +103,6 @@ class TaskTemplate:
             isinstance(k, str) and isinstance(v, str) for k, v in self.env_vars.items()
         ):
             raise ValueError(f"env_vars must map str to str, got {self.env_vars!r}")
-        for name in self.interface.inputs:
-            if name in RESERVED_INPUTS:
-                raise ValueError(
-                    f"input name {name!r} is reserved for local calls "
-                    f"({', '.join(RESERVED_INPUTS)}); rename the input"
-                )
 
     @property
     def native_interface(self) -> NativeInterface:
@@ -157,9 +152,19 @@ class TaskTemplate:
         """Flyte CoPilot data loading; shimkit's pre-built tasks load their own data."""
         return None
 
+    def local_paths(self, sctx: SerializationContext) -> list[str]:
+        """Absolute paths on this machine that the template makes the task read (a database
+        file, a directory of models). The container runner mounts each existing one read-only
+        at the same path; nothing else uses them. Empty by default."""
+        return []
+
     # --- local execution -----------------------------------------------------------------
 
     def pre(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Before a local call: the inputs by name (see :meth:`bind_inputs`)."""
+        return self.bind_inputs(*args, **kwargs)
+
+    def bind_inputs(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Bind positional arguments to input names (declaration order) and match the names
         against the interface (:func:`shim.types.bind_names`: a missing Optional input is
         None; a missing required or an unknown one is a ``TypeError``)."""
@@ -182,25 +187,40 @@ class TaskTemplate:
 
     def execute(self, **kwargs: Any) -> Any:
         """Run the task in this process through the runtime (what a local call does)."""
-        return self.forward(**kwargs, runner="inprocess")
+        return self.run_locally(self.pre(**kwargs), runner="inprocess")
 
     def post(self, return_vals: Any) -> Any:
         return return_vals
 
-    def forward(
-        self, *args: Any, runner: str | None = None, store: str | None = None, **kwargs: Any
-    ) -> Any:
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Run locally: serialize, stage inputs, run ``shim execute``'s code, decode outputs.
 
-        ``runner`` is ``"inprocess"`` (default, or ``SHIM_RUNNER``), ``"subprocess"`` or
-        ``"container"``; ``store`` is the object-store URL to stage data in (default: a new
-        local directory).
+        For a task without an input of that name, ``runner=`` (``"inprocess"``, the default
+        or ``SHIM_RUNNER``, ``"subprocess"`` or ``"container"``) and ``store=`` (the object
+        store URL of the runs, default ``SHIM_LOCAL_STORE`` or ``<tmp>/shimkit-runs``) are run
+        options; for any task, ``shim.with_runcontext(runner=..., store=..., name=...,
+        timeout=...).run(task, ...)`` keeps run options apart from inputs.
         """
+        options = self._run_options(kwargs)
         inputs = self.pre(*args, **kwargs)
-        # the local runners sit above this layer: they install the controller
+        return self.run_locally(inputs, **options)
+
+    def run_locally(self, inputs: dict[str, Any], **options: Any) -> Any:
+        """Run with ``inputs`` bound by name through the controller (the local runners install
+        it: they sit above this layer) and return the result as a call does. ``options``:
+        ``runner``, ``store``, ``name``, ``timeout`` (see ``shim.with_runcontext``)."""
         from shim.runtime.controller import get_controller
 
-        return self.post(get_controller().submit_sync(self, inputs, runner=runner, store=store))
+        return self.post(get_controller().submit_sync(self, inputs, **options))
+
+    def _run_options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Take the run options (``runner=``, ``store=``) out of a call's keyword arguments,
+        where the task has no input of that name."""
+        return {
+            k: kwargs.pop(k)
+            for k in CALL_RUN_OPTIONS
+            if k in kwargs and k not in self.interface.inputs
+        }
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from shim.runtime import trace
@@ -210,16 +230,16 @@ class TaskTemplate:
             refuse_blocking_call_in_async_code(self.name)
         return self.forward(*args, **kwargs)
 
-    async def aio(
-        self, *args: Any, runner: str | None = None, store: str | None = None, **kwargs: Any
-    ) -> Any:
-        """Run the task from async code without blocking the event loop."""
+    async def aio(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the task from async code without blocking the event loop (run options as in
+        :meth:`forward`)."""
         from shim.runtime import trace
         from shim.runtime.controller import get_controller
 
         trace.check_task_call_allowed(self.name)
+        options = self._run_options(kwargs)
         inputs = self.pre(*args, **kwargs)
-        result = await get_controller().submit(self, inputs, runner=runner, store=store)
+        result = await get_controller().submit(self, inputs, **options)
         return self.post(result)
 
     # --- override ------------------------------------------------------------------------

@@ -111,7 +111,7 @@ def test_service_down_leaves_the_run_resumable_and_resume_does_not_create_again(
     with pytest.raises(TaskFailedError) as e:
         run_connector_task(t, {"n": 1}, store=store, run_name="down")
     assert e.value.code == "SYSTEM:ConnectorUnavailable" and e.value.kind == "RECOVERABLE"
-    assert "shim connectors resume" in e.value.error_message
+    assert "shim runs resume" in e.value.error_message
     assert state_of(store, "down")["status"] == "running"
     # the same call with the same run name picks the same job up again
     result = run_connector_task(t, {"n": 1}, store=store, run_name="down")
@@ -340,9 +340,11 @@ def test_resume_command_and_status(jobs_dir, store):
             sys.executable,
             "-m",
             "shim",
-            "connectors",
+            "runs",
             "resume",
-            run_dir,
+            "cli",
+            "--store",
+            store,
             "-m",
             "tests.connectors.filejobs",
         ],
@@ -353,6 +355,42 @@ def test_resume_command_and_status(jobs_dir, store):
     )
     assert res.returncode == 0, res.stderr
     assert "total: 3" in res.stdout and "create is not called again" in res.stderr
+    assert count_calls(jobs_dir, "create") == 1
+    shown = subprocess.run(
+        [sys.executable, "-m", "shim", "runs", "show", "cli", "--store", store, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    record = json.loads(shown.stdout)
+    assert (record["status"], record["attempt"], record["runner"]) == ("succeeded", 2, "connector")
+
+
+def test_resume_refuses_a_run_that_is_not_a_connector_run(store):
+    from shim.local.runs import RunStore
+
+    RunStore(store).start(task="tests.plain", runner="inprocess", name="plain").finish("failed")
+    res = subprocess.run(
+        [sys.executable, "-m", "shim", "runs", "resume", "plain", "--store", store],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 1
+    assert "is not a connector run" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_same_run_name_through_with_runcontext_resumes(jobs_dir, store):
+    import shim
+
+    t = task(
+        jobs_dir, script=["RUNNING", "SUCCEEDED"], outputs={"total": 4, "label": "w"}, get_errors=3
+    )
+    with pytest.raises(TaskFailedError):
+        shim.with_runcontext(store=store, name="ctx").run(t, n=1)
+    assert shim.with_runcontext(store=store, name="ctx").run(t, n=1).total == 4
     assert count_calls(jobs_dir, "create") == 1
 
 

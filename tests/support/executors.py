@@ -135,3 +135,33 @@ class EnvAfterSleep(ShimTaskExecutor):
     def execute_from_model(self, tt, **inputs):
         time.sleep(0.3)
         return os.environ.get("SHIM_TEST_VAR", "")
+
+
+class InterruptsItself(ShimTaskExecutor):
+    """Writes its working directory to the file named by input ``marker``, then gets a SIGINT
+    (what Ctrl-C sends) while executing: in-process, that is the caller's own process."""
+
+    def execute_from_model(self, tt, **inputs):
+        with open(inputs["marker"], "w") as f:
+            f.write(str(current_context().working_dir))
+        signal.raise_signal(signal.SIGINT)
+        time.sleep(30)
+        return None
+
+
+class MarksThenSleeps(ShimTaskExecutor):
+    """Writes its pid to the file named by input ``marker``, then sleeps a minute."""
+
+    def execute_from_model(self, tt, **inputs):
+        with open(inputs["marker"] + ".tmp", "w") as f:
+            f.write(str(os.getpid()))
+        os.replace(inputs["marker"] + ".tmp", inputs["marker"])
+        time.sleep(60)
+        return None
+
+
+class NameAsValue(ShimTaskExecutor):
+    """Each output's value is its own name (declare them ``str``), returned by name."""
+
+    def execute_from_model(self, tt, **inputs):
+        return {name: name for name in tt.interface.outputs}

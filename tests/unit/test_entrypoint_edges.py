@@ -14,7 +14,7 @@ import pytest
 
 from shim import idl
 from shim.errors import ExecutorNotFoundError, TaskFailedError, UserError
-from shim.local.staging import Stage
+from shim.local.runs import RunStore
 from shim.runtime.args import parse_execute_args
 from shim.runtime.entrypoint import run
 from shim.runtime.resolver import load_executor_class
@@ -115,7 +115,7 @@ def test_bad_local_timeout_setting(monkeypatch):
 
 def test_relative_store_becomes_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    base = Stage.create("relative-store").base
+    base = RunStore("relative-store").start(task="t", runner="inprocess").dir
     assert os.path.isabs(base) and base.startswith(str(tmp_path))
 
 

@@ -124,9 +124,9 @@ def test_reason_is_the_message_part(message, reason):
 
 
 def test_error_document_round_trip_keeps_the_reason(tmp_path):
-    from shim.local.runner import _read_error
+    from shim.local.runner import read_error
 
     c = errordoc.classify(ValueError("bad value\nsecond line"), phase="execute")
     Storage().put_bytes(str(tmp_path / "error.pb"), idl.serialize(errordoc.error_document(c)))
-    e = _read_error(Storage(), str(tmp_path))
+    e = read_error(Storage(), str(tmp_path))
     assert str(e) == "USER:ValueError (NON_RECOVERABLE, USER): bad value\nsecond line"

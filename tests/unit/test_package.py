@@ -134,8 +134,8 @@ def test_duplicate_names_and_no_tasks(tmp_path):
     (root / "dup_mod.py").write_text(
         textwrap.dedent("""
         from shim_sqlite3 import SQLite3Config, SQLite3Task
-        a = SQLite3Task(name="same", query_template="SELECT 1", task_config=SQLite3Config(uri="x"))
-        b = SQLite3Task(name="same", query_template="SELECT 2", task_config=SQLite3Config(uri="x"))
+        a = SQLite3Task(name="same", query_template="SELECT 1", task_config=SQLite3Config(uri="/x"))
+        b = SQLite3Task(name="same", query_template="SELECT 2", task_config=SQLite3Config(uri="/x"))
     """)
     )
     (root / "empty_mod.py").write_text("X = 1\n")

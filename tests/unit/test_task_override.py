@@ -89,9 +89,9 @@ def test_override_cache_policy():
     assert o.cache_policy.enabled and o.cache_policy.version == "7"
 
 
-def test_reserved_input_names():
-    with pytest.raises(ValueError, match="reserved"):
-        TaskTemplate(name="t", interface=NativeInterface({"runner": int}, {}))
+def test_inputs_may_be_named_like_run_options():
+    t = TaskTemplate(name="t", interface=NativeInterface({"runner": int, "store": str}, {}))
+    assert list(t.interface.inputs) == ["runner", "store"]
 
 
 def test_flyte_sdk_properties():

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 class SQLite3Config:
     """Where the database is.
 
-    ``uri`` is any storage URL (``s3://``, ``file://``, ...) or a path inside the image.
+    ``uri`` is any storage URL (``s3://``, ``file://``, ...) or an absolute path: on this
+    machine (``runner="container"`` mounts it read-only) or inside the image. A relative path
+    is refused by ``SQLite3Task``.
     With ``compressed`` it is an archive (zip, tar, tar.gz, tar.bz2, tar.xz) holding exactly
     one file: the database.
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from shim import DataFrame, PythonCustomizedContainerTask
+from shim import DataFrame, PythonCustomizedContainerTask, SerializationContext
 from shim_sqlite3.config import SQLite3Config
 from shim_sqlite3.executor import SQLite3TaskExecutor
 from shim_sqlite3.query import check_template
@@ -38,6 +38,22 @@ def _results_type(output_schema_type: Any) -> Any:
     )
 
 
+def _refuse_relative(name: str, uri: str) -> None:
+    """A relative local ``uri`` would name a different file in-process (the caller's working
+    directory), in a container and on a cluster: refused, with the absolute form to use."""
+    import os
+
+    from shim.storage import is_local, local_path
+
+    if is_local(uri) and not os.path.isabs(local_path(uri)):
+        absolute = os.path.abspath(local_path(uri))
+        raise ValueError(
+            f"SQLite3Task {name!r}: task_config.uri {uri!r} is a relative path, which would name "
+            "a different file in-process, in a container and on a cluster; give an absolute "
+            f"path (here: {absolute!r}) or a URL (file:///..., s3://...)"
+        )
+
+
 class SQLite3Task(PythonCustomizedContainerTask[SQLite3Config]):
     """Runs ``query_template`` against the database at ``task_config.uri``; one output,
     ``results``, a dataframe streamed to parquet.
@@ -45,6 +61,8 @@ class SQLite3Task(PythonCustomizedContainerTask[SQLite3Config]):
     Placeholders are ``{{ .inputs.<name> }}``; every placeholder needs an input, every input
     must be used and no placeholder may be quoted (checked here, ValueError). Values are bound
     as SQL parameters, never spliced into the SQL text, and the database is opened read-only.
+    A local ``uri`` must be absolute (ValueError otherwise); ``runner="container"`` mounts that
+    file read-only at the same path (:meth:`local_paths`).
     """
 
     def __init__(
@@ -83,6 +101,14 @@ class SQLite3Task(PythonCustomizedContainerTask[SQLite3Config]):
             outputs={"results": _results_type(output_schema_type)},
             **kwargs,
         )
+        _refuse_relative(name, task_config.uri)
+
+    def local_paths(self, sctx: SerializationContext) -> list[str]:
+        """The database file when ``uri`` is a local path (the container runner mounts it)."""
+        from shim.storage import is_local, local_path
+
+        uri = self.task_config.uri
+        return [local_path(uri)] if is_local(uri) else []
 
     @property
     def query_template(self) -> str:

@@ -1,0 +1,236 @@
+"""``shim runs``: list, show and clean the local runs store."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from typing import Any
+
+import click
+
+from shim.errors import ShimError
+
+_STORE_HELP = "the runs store, a local path (default: SHIM_LOCAL_STORE or <tmp>/shimkit-runs)"
+
+
+def _store(store: str | None) -> Any:
+    from shim.local.runs import RunStore
+
+    runs = RunStore(store)
+    if not runs.local:
+        _fail(f"`shim runs` reads a local store only, not {runs.root}")
+    return runs
+
+
+def _fail(message: str) -> None:
+    click.echo(f"shim runs: {message}", err=True)
+    sys.exit(1)
+
+
+def _when(iso: str | None) -> str:
+    return (iso or "-").replace("T", " ")[:19]
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _row(r: Any) -> tuple[str, ...]:
+    started, took = _when(r.started_at), _duration(r.duration)
+    return (r.name, r.state, r.task or "-", r.runner or "-", started, took)
+
+
+def _as_json(record: Any) -> dict[str, Any]:
+    data = dataclasses.asdict(record)
+    data["state"] = record.state
+    return data
+
+
+@click.group("runs", invoke_without_command=True)
+@click.option("--store", default=None, help=_STORE_HELP)
+@click.pass_context
+def runs_group(ctx: click.Context, store: str | None) -> None:
+    """Local runs: `shim runs` (= list), `shim runs show RUN`, `shim runs clean`,
+    `shim runs resume RUN` (a connector run)."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_cmd, store=store)
+
+
+@runs_group.command("list")
+@click.option("--store", default=None, help=_STORE_HELP)
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=None, help="newest N only")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def list_cmd(store: str | None, limit: int | None = None, as_json: bool = False) -> None:
+    """List runs, newest first: name, status, task, runner, start (UTC), duration."""
+    runs = _store(store)
+    records = runs.list()[:limit] if limit else runs.list()
+    if as_json:
+        for r in records:
+            click.echo(json.dumps(_as_json(r)))
+        return
+    if not records:
+        click.echo(f"no runs in {runs.root}", err=True)
+        return
+    rows = [_row(r) for r in records]
+    header = ("NAME", "STATUS", "TASK", "RUNNER", "STARTED (UTC)", "DURATION")
+    widths = [max(len(x[i]) for x in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+@runs_group.command("show")
+@click.argument("run")
+@click.option("--store", default=None, help=_STORE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="the record as JSON")
+def show_cmd(run: str, store: str | None, as_json: bool) -> None:
+    """Show RUN (a name, or a unique beginning of one): its record, directory and error."""
+    import os
+
+    runs = _store(store)
+    try:
+        record = runs.get(run)
+    except ShimError as e:
+        _fail(str(e))
+    if as_json:
+        click.echo(json.dumps(_as_json(record), indent=1))
+        return
+    lines = [
+        ("run", record.name),
+        ("status", record.state),
+        ("task", record.task or "-"),
+        ("runner", record.runner or "-"),
+        ("started", _when(record.started_at) + " UTC"),
+        ("ended", _when(record.ended_at) + (" UTC" if record.ended_at else "")),
+        ("duration", _duration(record.duration)),
+        ("attempt", str(record.attempt)),
+        ("process", f"{record.pid} on {record.host}" if record.pid else "-"),
+        ("directory", record.dir),
+    ]
+    outputs = os.path.join(record.dir, "outputs")
+    if os.path.exists(os.path.join(outputs, "outputs.pb")):
+        lines.append(("outputs", os.path.join(outputs, "outputs.pb")))
+    failure = _error(outputs)
+    if failure is not None:
+        lines.append(("error", failure))
+    elif record.error:
+        lines.append(("error", record.error))
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        click.echo(f"{key.ljust(width)}  {value}")
+
+
+def _error(outputs: str) -> str | None:
+    """The run's error document, summarized (``shim inspect`` prints all of it)."""
+    from shim.local.runner import read_error
+    from shim.storage import default_storage
+
+    try:
+        error = read_error(default_storage(), outputs)
+    except Exception:  # a damaged document: `shim inspect` says more
+        return None
+    return None if error is None else str(error)
+
+
+@runs_group.command("clean")
+@click.option("--store", default=None, help=_STORE_HELP)
+@click.option("--all", "everything", is_flag=True, help="remove every finished run")
+@click.option(
+    "--keep",
+    type=click.IntRange(min=0),
+    default=None,
+    help="keep the newest N runs (default: SHIM_LOCAL_KEEP_RUNS, else 50)",
+)
+def clean_cmd(store: str | None, everything: bool, keep: int | None) -> None:
+    """Remove finished runs beyond the newest N. Runs still running are never removed."""
+    from shim.local.runs import keep_runs
+
+    if everything and keep is not None:
+        raise click.UsageError("give --all or --keep N, not both")
+    runs = _store(store)
+    try:
+        n = 0 if everything else (keep if keep is not None else keep_runs())
+    except ShimError as e:
+        _fail(str(e))
+    removed = runs.prune(n)
+    click.echo(f"removed {len(removed)} run{'s' if len(removed) != 1 else ''} from {runs.root}")
+
+
+@runs_group.command("resume")
+@click.argument("run")
+@click.option("--store", default=None, help=_STORE_HELP)
+@click.option("--abort", is_flag=True, help="delete the run's job instead of polling it")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="give up (and delete the job) after SECONDS",
+)
+@click.option(
+    "-m",
+    "--module",
+    "modules",
+    multiple=True,
+    help="import this module first (it registers connectors in code); repeatable",
+)
+def resume_cmd(
+    run: str, store: str | None, abort: bool, timeout: float | None, modules: tuple[str, ...]
+) -> None:
+    """Resume the connector run RUN (a name, a unique beginning of one, or its directory):
+    poll the same job again (create is not called again), or delete it with --abort. The
+    resumed run is a new attempt in the run's record."""
+    import importlib
+    import logging
+    import os
+
+    from shim.commands.run import failure_text, show
+    from shim.connectors.local import STATE_DIR, resume_connector_run
+    from shim.errors import TaskFailedError
+    from shim.local.runs import FAILED, INTERRUPTED, SUCCEEDED, RunStore
+
+    if store is None and os.path.isdir(run) and os.path.exists(os.path.join(run, "run.json")):
+        store, run = os.path.dirname(os.path.abspath(run)), os.path.basename(run.rstrip("/"))
+    runs = _store(store)
+    try:
+        record = runs.get(run)
+    except ShimError as e:
+        _fail(str(e))
+    if not os.path.exists(os.path.join(record.dir, STATE_DIR, "state.json")):
+        _fail(
+            f"run {record.name} ({record.task}, runner {record.runner}) is not a connector run: "
+            "only a connector run has a job to resume; run the task again instead "
+            f"(`shim run FILE.py:TASK --name {record.name}`)"
+        )
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="shim runs: %(message)s")
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as e:
+            _fail(f"cannot import module {name!r}: {type(e).__name__}: {e}")
+    try:
+        attempt = RunStore(runs.root).start(task=record.task, runner="connector", name=record.name)
+    except ShimError as e:
+        _fail(str(e))
+    status, code = FAILED, None
+    try:
+        result = resume_connector_run(record.dir, abort=abort, timeout=timeout)
+        status = SUCCEEDED
+    except TaskFailedError as e:
+        code = e.code
+        click.echo(failure_text(e).replace("shim run:", "shim runs resume:", 1), err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        status = INTERRUPTED
+        raise
+    except (ShimError, ValueError) as e:
+        code = type(e).__name__
+        _fail(str(e))
+    finally:
+        attempt.finish(status, code)
+    click.echo(show(result, 10))
