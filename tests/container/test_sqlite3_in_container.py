@@ -130,8 +130,8 @@ PEM = (
 
 
 def test_secret_never_leaves_a_container_run(sqlite3_image, docker_client, tmp_path, monkeypatch):
-    """The container runner: an executor (mounted read-only with the store, on PYTHONPATH)
-    raises with a PEM key from ``_FSEC_GCP_KEY`` (forwarded) in a nested exception: neither
+    """The container runner: an executor (a local directory the task declares in
+    ``local_paths``, mounted read-only, on PYTHONPATH) raises with a PEM key from ``_FSEC_GCP_KEY`` (forwarded) in a nested exception: neither
     error.pb nor the TaskFailedError holds a line of it."""
     import sys
 
@@ -142,13 +142,18 @@ def test_secret_never_leaves_a_container_run(sqlite3_image, docker_client, tmp_p
     code.mkdir(parents=True)
     (code / "leaky_exec.py").write_text(LEAKY)
     (code / "leaky_exec.py").chmod(0o644)
+    code.chmod(0o755)  # the image's user (uid 1000) reads it
     monkeypatch.setenv("SHIM_LOCAL_STORE", str(store))
     monkeypatch.setenv("_FSEC_GCP_KEY", PEM)
     monkeypatch.syspath_prepend(str(code))
     sys.modules.pop("leaky_exec", None)
     import leaky_exec
 
-    t = PythonCustomizedContainerTask(
+    class LeakyTask(PythonCustomizedContainerTask):
+        def local_paths(self, sctx):
+            return [str(code)]
+
+    t = LeakyTask(
         name="tests.container.leaky",
         container_image=sqlite3_image,
         executor_type=leaky_exec.Leaky,
