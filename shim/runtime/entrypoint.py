@@ -402,3 +402,11 @@ def _install_sigterm(progress: Progress) -> Any:
 
 def _stderr(line: str) -> None:
     print(f"shim execute: {line}", file=sys.stderr, flush=True)
+
+
+def execute_unsupervised(argv: list[str]) -> int:
+    """Parse ``argv`` (already checked by the caller) and run the execution in this process,
+    reporting phases to a supervisor when there is one: the supervisor's forked worker."""
+    from shim.runtime.args import parse_execute_args
+
+    return run(parse_execute_args(argv), handle_sigterm=True, progress=supervised_progress())
