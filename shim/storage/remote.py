@@ -36,7 +36,7 @@ from typing import Any
 
 from shim.errors import UserError
 
-from .urls import scheme_of
+from .urls import scheme_of, split_bucket
 
 #: attempts s3fs makes per call (s3fs calls it ``retries``): one, shimkit retries
 S3FS_RETRIES = 1
@@ -173,6 +173,10 @@ def _make_generic(scheme: str, url: str) -> Any:
 def filesystem(url: str) -> tuple[Any, str]:
     """The (cached) fsspec filesystem for a remote ``url`` and the path within it."""
     scheme = scheme_of(url)
+    if scheme in S3_SCHEMES and not split_bucket(url)[0]:
+        raise UserError(
+            f"'{url}' names no bucket: an S3 URL is {scheme}://<bucket>/<key>", code="InvalidURL"
+        )
     key = (os.getpid(), "s3" if scheme in S3_SCHEMES else scheme)
     with _lock:
         fs = _cache.get(key)
