@@ -1,7 +1,8 @@
 """The ``shim`` command line.
 
 ``shim execute`` is the container entrypoint and is dispatched before click is imported, so
-its start-up pays only for what the task needs. Every other command is a click command.
+its start-up pays only for what the task needs (:func:`shim.runtime.main.execute_main`,
+re-exported here). Every other command is a click command.
 """
 
 from __future__ import annotations
@@ -9,35 +10,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from shim.runtime.main import execute_main
 
-def execute_main(argv: list[str]) -> int:
-    """``shim execute`` / ``pyflyte-execute``: run one task execution; returns the exit status."""
-    from shim.runtime.args import UsageError, execute_help, parse_execute_args
-
-    flags = argv[: argv.index("--")] if "--" in argv else argv
-    if "-h" in flags or "--help" in flags:
-        print(execute_help())
-        return 0
-    try:
-        args = parse_execute_args(argv)
-    except UsageError as e:
-        print(f"shim execute: {e} (see shim execute --help)", file=sys.stderr)
-        return 2
-    from shim import envconf
-
-    supervise, setup_error = args.supervise, None
-    if supervise is None:
-        try:
-            supervise = envconf.flag("SHIM_SUPERVISE")
-        except envconf.InvalidConfigError as e:  # reported in the error document
-            supervise, setup_error = False, e
-    if supervise:
-        from shim.runtime.supervisor import supervise_execute
-
-        return supervise_execute(argv, args)
-    from shim.runtime.entrypoint import run, supervised_progress
-
-    return run(args, handle_sigterm=True, progress=supervised_progress(), setup_error=setup_error)
+__all__ = ["execute_main", "main"]
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -158,10 +158,8 @@ def find_repo_root(start: str | os.PathLike[str] | None = None) -> Path:
     ``start`` defaults to the directory of the imported ``shim`` package, so this finds the
     checkout shimkit was installed from in editable/development mode.
     """
-    if start is None:
-        import shim
-
-        start = Path(shim.__file__).resolve().parent
+    if start is None:  # this module sits in the shim package: no import of it needed
+        start = Path(__file__).resolve().parent
     here = Path(start).resolve()
     for d in (here, *here.parents):
         if (d / "images").is_dir() and (d / "pyproject.toml").is_file():

@@ -31,7 +31,7 @@ def cli() -> None:
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
 def execute_cmd(argv: tuple[str, ...]) -> None:
     """Run a task from its template (the container entrypoint; see `shim execute --help`)."""
-    from shim.cli import execute_main
+    from shim.runtime.main import execute_main
 
     raise SystemExit(execute_main(list(argv)))
 

@@ -470,3 +470,12 @@ class _SigtermGuard:
             return
         self.fired = True
         raise TerminatedError(f"received SIGTERM during phase '{self.progress.phase}'")
+
+
+
+def execute_unsupervised(argv: list[str]) -> int:
+    """Parse ``argv`` (already checked by the caller) and run the execution in this process,
+    reporting phases to a supervisor when there is one: the supervisor's forked worker."""
+    from shim.runtime.args import parse_execute_args
+
+    return run(parse_execute_args(argv), handle_sigterm=True, progress=supervised_progress())

@@ -144,7 +144,7 @@ def _run_child(argv: list[str], phase_fd: int, out_fd: int, err_fd: int) -> None
 
         os.environ[SUPERVISOR_FD_ENV] = str(phase_fd)
         os.environ["SHIM_SUPERVISE"] = "0"
-        from shim.cli import execute_main
+        from shim.runtime.entrypoint import execute_unsupervised as execute_main
 
         status = execute_main(_child_argv(argv))
     except SystemExit as e:

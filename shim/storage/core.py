@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import os
 import threading
 from collections.abc import Callable
@@ -91,10 +92,18 @@ class Storage:
             op,
             url,
             lambda: fn(fs, path),
-            self.policy,
+            self.policy_for(url),
             not_found=lambda exc: _not_found(fs, url, exc),
             cancel=cancel,
         )
+
+    def policy_for(self, url: str) -> _retry.RetryPolicy:
+        """The retry policy of operations on ``url``: one attempt where the backend's client
+        retries each request itself (gcsfs, adlfs), so that retries are never multiplied."""
+        owner = _remote.SELF_RETRYING.get(scheme_of(url))
+        if owner is None:
+            return self.policy
+        return dataclasses.replace(self.policy, retries=1, retried_by=owner)
 
     # --- bytes --------------------------------------------------------------------------
 
@@ -244,7 +253,7 @@ class Storage:
             "copy",
             f"{src} to {dst}",
             lambda: fn(fs, path),
-            self.policy,
+            self.policy_for(dst if _remote.SELF_RETRYING.get(scheme_of(dst)) else src),
             not_found=lambda exc: _not_found(fs, src, exc),
             cancel=cancel,
         )

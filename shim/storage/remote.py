@@ -15,11 +15,16 @@ S3 configuration (read when the filesystem is first created; :func:`reset_cache`
   ``SHIM_STORAGE_READ_TIMEOUT`` (seconds without a byte of the response, default 30), so that
   a server that stalls becomes a transient error that is retried, never a hang.
 
-Retries inside the client are kept small on purpose so that shimkit's retry loop
-(:mod:`shim.storage.retry`) is the one in control of backoff, attempts and the deadline:
-botocore's own retries are switched off (``total_max_attempts=1``) and s3fs makes at most
-:data:`S3FS_RETRIES` attempts per request (one quick re-try of a single request, e.g. one part
-of a multipart upload, before the whole operation is retried by shimkit).
+One retry layer (:mod:`shim.storage.retry`): shimkit's loop is in control of backoff,
+attempts and the deadline, so the clients below it do not retry on their own where that can
+be switched off. botocore makes one attempt per request (``total_max_attempts=1``) and s3fs
+one per call (:data:`S3FS_RETRIES`); a failing S3 call therefore sends exactly
+``SHIM_STORAGE_RETRIES`` requests (before: up to twice that, as s3fs re-tried each request
+once inside each of shimkit's attempts). gcsfs and the Azure SDK under adlfs retry every
+request with a fixed policy of their own that cannot be switched off per filesystem (gcsfs:
+6 attempts, in a decorator bound when its class is defined; azure-core: 3 retries, and adlfs
+passes no retry settings to the client); for their schemes (:data:`SELF_RETRYING`) shimkit
+makes one attempt and classifies the result, so their retries are not multiplied either.
 """
 
 from __future__ import annotations
@@ -32,9 +37,18 @@ from typing import Any
 from shim import envconf
 from shim.errors import UserError
 
-from .urls import scheme_of
+from .urls import scheme_of, split_bucket
 
-S3FS_RETRIES = 2
+#: attempts s3fs makes per call (s3fs calls it ``retries``): one, shimkit retries
+S3FS_RETRIES = 1
+#: schemes whose client retries each request itself -> the library that does
+SELF_RETRYING = {
+    "gs": "gcsfs",
+    "gcs": "gcsfs",
+    "abfs": "adlfs/azure-core",
+    "abfss": "adlfs/azure-core",
+    "az": "adlfs/azure-core",
+}
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
 S3_SCHEMES = ("s3", "s3a")
@@ -151,6 +165,10 @@ def _make_generic(scheme: str, url: str) -> Any:
 def filesystem(url: str) -> tuple[Any, str]:
     """The (cached) fsspec filesystem for a remote ``url`` and the path within it."""
     scheme = scheme_of(url)
+    if scheme in S3_SCHEMES and not split_bucket(url)[0]:
+        raise UserError(
+            f"'{url}' names no bucket: an S3 URL is {scheme}://<bucket>/<key>", code="InvalidURL"
+        )
     key = (os.getpid(), "s3" if scheme in S3_SCHEMES else scheme)
     with _lock:
         fs = _cache.get(key)

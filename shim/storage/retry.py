@@ -1,28 +1,52 @@
 """Classification of storage failures and the one retry loop every remote operation runs in.
 
+One retry layer: the clients below shimkit do not retry on their own where that can be
+switched off (s3fs makes one attempt per call and botocore one per request, see
+:mod:`shim.storage.remote`), so ``SHIM_STORAGE_RETRIES`` is the number of requests a failing
+call makes. gcsfs and the Azure SDK (adlfs) retry every request with a policy of their own
+that a filesystem cannot change; for those backends this loop makes one attempt and only
+classifies what comes out (:data:`shim.storage.remote.SELF_RETRYING`).
+
 Classification looks at the whole exception chain (``__cause__`` / ``__context__``), because
 s3fs translates botocore's ``ClientError`` into builtin exceptions (``OSError(EBUSY)`` for
 SlowDown, ``FileNotFoundError`` for NoSuchKey, ...) and keeps the original as the cause.
-Exceptions are recognised by class name, so neither botocore nor aiohttp is imported here.
+Exceptions are recognised by class name and attributes, so neither botocore, aiohttp,
+requests, gcsfs nor the Azure SDK is imported here. What is read, per backend:
+
+- s3fs/botocore: ``response["Error"]["Code"]`` and ``response["ResponseMetadata"]
+  ["HTTPStatusCode"]`` of a ``ClientError``; botocore's transport errors by class;
+- gcsfs: ``HttpError.code`` (the HTTP status), ``OSError("Forbidden: ...")`` for 403,
+  ``ChecksumError``, and the aiohttp / requests / google-auth transport errors;
+- adlfs (azure-core): ``HttpResponseError.status_code`` and ``.error_code`` (``ServerBusy``,
+  ``BlobNotFound``, ``AuthorizationFailure``, ...), ``ServiceRequestError`` /
+  ``ServiceResponseError`` (connection failures), ``ResourceNotFoundError``,
+  ``ClientAuthenticationError``;
+- fsspec's http (aiohttp): ``ClientResponseError.status``; requests-style ``HTTPError``
+  through ``response.status_code``.
 
 =========== ===========================================================================
 kind        examples
 =========== ===========================================================================
-NOT_FOUND   NoSuchKey, NoSuchBucket, NotFound, HTTP 404, ``FileNotFoundError``
+NOT_FOUND   NoSuchKey, NoSuchBucket, NotFound, BlobNotFound, ContainerNotFound, HTTP 404,
+            ``FileNotFoundError``
 DENIED      AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch, ExpiredToken,
-            HTTP 403, ``PermissionError``
-TRANSIENT   HTTP 5xx and 429; SlowDown, Throttling*, RequestTimeout, InternalError,
-            ServiceUnavailable, RequestLimitExceeded, OperationAborted; connection
-            refused/reset/closed (``ConnectionError`` and botocore's
-            EndpointConnectionError, ConnectionClosedError, ...), timeouts (connect/read,
+            AuthorizationFailure, AuthenticationFailed, HTTP 401 and 403,
+            ``PermissionError``
+TRANSIENT   HTTP 5xx, 408 and 429; SlowDown, Throttling*, RequestTimeout, InternalError,
+            ServiceUnavailable, ServerBusy, OperationTimedOut, RequestLimitExceeded,
+            OperationAborted; connection refused/reset/closed (``ConnectionError`` and
+            botocore's EndpointConnectionError, ConnectionClosedError, ..., azure-core's
+            ServiceRequestError / ServiceResponseError), timeouts (connect/read,
             ``TimeoutError``, FSTimeoutError), incomplete reads (IncompleteRead,
-            ResponseStreamingError, aiohttp ClientPayloadError), aiohttp
-            ServerDisconnectedError / ClientConnectionError, unparsable responses
-FATAL       anything else (bad arguments, missing credentials, 4xx client errors, ...)
+            ResponseStreamingError, aiohttp ClientPayloadError, requests
+            ChunkedEncodingError), aiohttp ServerDisconnectedError / ClientConnectionError,
+            gcsfs ChecksumError, unparsable responses
+FATAL       anything else (bad arguments, missing credentials, other 4xx client errors, ...)
 =========== ===========================================================================
 
 Only TRANSIENT failures are retried. NOT_FOUND becomes :class:`StorageNotFoundError` at once,
-DENIED and FATAL become a non-recoverable :class:`StorageError` at once.
+DENIED and FATAL become a non-recoverable :class:`StorageError` at once; a TRANSIENT failure
+that outlives its attempts is a recoverable :class:`StorageError` (the platform may retry).
 """
 
 from __future__ import annotations
@@ -46,7 +70,20 @@ DENIED = "denied"
 TRANSIENT = "transient"
 FATAL = "fatal"
 
-_NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
+_NOT_FOUND_CODES = frozenset(
+    {
+        "NoSuchKey",
+        "NoSuchBucket",
+        "NotFound",
+        "404",
+        # Azure storage
+        "BlobNotFound",
+        "ContainerNotFound",
+        "ResourceNotFound",
+        "PathNotFound",
+        "FilesystemNotFound",
+    }
+)
 _DENIED_CODES = frozenset(
     {
         "AccessDenied",
@@ -61,6 +98,13 @@ _DENIED_CODES = frozenset(
         "InvalidClientTokenId",
         "NotSignedUp",
         "RequestTimeTooSkewed",
+        # Azure storage
+        "AuthenticationFailed",
+        "AuthorizationFailure",
+        "AuthorizationPermissionMismatch",
+        "AuthorizationResourceTypeMismatch",
+        "InsufficientAccountPermissions",
+        "AccountIsDisabled",
     }
 )
 _TRANSIENT_CODES = frozenset(
@@ -81,6 +125,9 @@ _TRANSIENT_CODES = frozenset(
         "ServiceUnavailable",
         "OperationAborted",
         "PriorRequestNotComplete",
+        # Azure storage
+        "ServerBusy",
+        "OperationTimedOut",
         "500",
         "502",
         "503",
@@ -112,8 +159,23 @@ _TRANSIENT_TYPES = frozenset(
         "IncompleteRead",
         "ProtocolError",
         "FSTimeoutError",
+        # requests (its ConnectionError and Timeout are caught by name above and here)
+        "ChunkedEncodingError",
+        "Timeout",
+        # azure-core: the request could not be sent / the response could not be read
+        "ServiceRequestError",
+        "ServiceResponseError",
+        # gcsfs: the downloaded bytes did not match their checksum
+        "ChecksumError",
+        # google-auth: the token endpoint could not be reached
+        "TransportError",
     }
 )
+# class names of not-found / denied failures that carry no usable status
+_NOT_FOUND_TYPES = frozenset({"ResourceNotFoundError"})  # azure-core
+_DENIED_TYPES = frozenset({"ClientAuthenticationError"})  # azure-core (401/403)
+# classes whose integer ``code`` attribute is an HTTP status (gcsfs, urllib)
+_HTTP_CODE_TYPES = frozenset({"HttpError", "HTTPError"})
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -144,6 +206,41 @@ def _type_names(e: BaseException) -> set[str]:
     return {c.__name__ for c in type(e).__mro__}
 
 
+def _status(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
+        return value
+    if isinstance(value, str) and value.isdigit() and 100 <= int(value) <= 599:
+        return int(value)
+    return None
+
+
+def http_status(e: BaseException) -> int | None:
+    """The HTTP status an exception carries, read from its attributes: ``status`` (aiohttp
+    ``ClientResponseError``, urllib), ``status_code`` (azure-core ``HttpResponseError``),
+    ``response.status_code`` (requests' ``HTTPError``), ``code`` of a gcsfs ``HttpError``."""
+    for value in (
+        getattr(e, "status", None),
+        getattr(e, "status_code", None),
+        getattr(getattr(e, "response", None), "status_code", None),
+    ):
+        status = _status(value)
+        if status is not None:
+            return status
+    if _type_names(e) & _HTTP_CODE_TYPES:
+        return _status(getattr(e, "code", None))
+    return None
+
+
+def _by_status(status: int) -> str:
+    if status == 404:
+        return NOT_FOUND
+    if status in (401, 403):
+        return DENIED
+    if status >= 500 or status in (408, 429):
+        return TRANSIENT
+    return FATAL
+
+
 def classify(exc: BaseException) -> str:
     """One of ``NOT_FOUND``, ``DENIED``, ``TRANSIENT``, ``FATAL`` (see the module doc)."""
     resp = _response_error(exc)
@@ -161,7 +258,25 @@ def classify(exc: BaseException) -> str:
             return NOT_FOUND
         if isinstance(e, PermissionError):
             return DENIED
-        if _type_names(e) & _TRANSIENT_TYPES:
+        if type(e) is OSError and str(e).startswith("Forbidden"):  # gcsfs's 403
+            return DENIED
+        error_code = getattr(e, "error_code", None)  # azure-core's service error code
+        if isinstance(error_code, str) and error_code:
+            if error_code in _NOT_FOUND_CODES:
+                return NOT_FOUND
+            if error_code in _DENIED_CODES:
+                return DENIED
+            if error_code in _TRANSIENT_CODES:
+                return TRANSIENT
+        status = http_status(e)
+        if status is not None:
+            return _by_status(status)
+        names = _type_names(e)
+        if names & _NOT_FOUND_TYPES:
+            return NOT_FOUND
+        if names & _DENIED_TYPES:
+            return DENIED
+        if names & _TRANSIENT_TYPES:
             return TRANSIENT
     return FATAL
 
@@ -198,6 +313,8 @@ class RetryPolicy:
     backoff: float = 0.2
     max_backoff: float = 5.0
     deadline: float = 120.0
+    #: the client library that retries each request itself (then ``retries`` is 1)
+    retried_by: str = ""
 
     def sleep_for(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(max_backoff, backoff * 2**(attempt-1))]."""
@@ -264,6 +381,8 @@ def call(
             remaining = policy.deadline - elapsed
             if attempt >= max(1, policy.retries) or remaining <= 0:
                 n = f"{attempt} attempt" + ("s" if attempt != 1 else "")
+                if policy.retried_by:
+                    n += f" (each request retried by {policy.retried_by})"
                 raise StorageError(
                     f"{what(op, url)} failed after {n} over {elapsed:.1f}s: {describe(exc)}"
                 ) from exc

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+import warnings
 from typing import Any
 
 from shim import idl
@@ -23,6 +25,46 @@ _MOUNT = {
 }
 
 
+class DroppedFieldWarning(UserWarning):
+    """A task setting that a flyteidl 1.x ``TaskTemplate`` has no place for was left out."""
+
+
+#: task settings with no place in a flyteidl 1.x TaskTemplate: what is lost, and why
+NOT_CARRIED = {
+    "reusable": (
+        "flyteidl 1.x has no reuse policy (container reuse is a Flyte 2 feature); on a Flyte 1 "
+        "cluster each call runs in a fresh container"
+    ),
+    "queue": (
+        "a flyteidl 1.x task template has no queue; Flyte 1 picks the cluster per execution "
+        "(an execution cluster label), not per task"
+    ),
+    "debuggable": "flyteidl 1.x TaskMetadata has no debuggable flag",
+}
+_warned: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
+
+
+def _set_but_not_carried(task: TaskTemplate) -> dict[str, Any]:
+    values = {"reusable": task.reusable, "queue": task.queue, "debuggable": task.debuggable}
+    return {k: v for k, v in values.items() if v is not None and v is not False and v != ""}
+
+
+def _warn_not_carried(task: TaskTemplate) -> None:
+    """Warn once per task and field when a setting cannot travel in the template."""
+    for name, value in _set_but_not_carried(task).items():
+        with _warned_lock:
+            if (task.name, name) in _warned:
+                continue
+            _warned.add((task.name, name))
+        warnings.warn(
+            f"task {task.name!r}: {name}={value!r} is not in the serialized template: "
+            f"{NOT_CARRIED[name]}. Remove it, or keep it for local runs only",
+            DroppedFieldWarning,
+            stacklevel=3,
+        )
+
+
 def _shim_version() -> str:
     try:
         from importlib.metadata import version
@@ -35,6 +77,7 @@ def _shim_version() -> str:
 def to_idl(task: TaskTemplate, sctx: SerializationContext | None = None) -> Any:
     """The flyteidl ``TaskTemplate`` for ``task``."""
     sctx = sctx or SerializationContext()
+    _warn_not_carried(task)
     tt = idl.TaskTemplate()
     tt.id.resource_type = idl.ResourceType.Value("TASK")
     tt.id.project = sctx.project
@@ -94,6 +137,8 @@ def _metadata(task: TaskTemplate, tt: Any) -> None:
     md.runtime.flavor = "shimkit"
     md.retries.retries = retry_count(task.retries)
     md.interruptible = bool(task.interruptible)
+    if task.report:  # flytekit's enable_deck / flyte-sdk's report: the console shows a Deck link
+        md.generates_deck.value = True
     timeout = as_timedelta(task.timeout)
     if timeout is not None:
         md.timeout.FromTimedelta(timeout)

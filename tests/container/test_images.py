@@ -116,7 +116,17 @@ def test_base_image_is_lean(docker_client: Any, base_image: str) -> None:
     )
     res = _run(docker_client, base_image, ["python", "-c", script])
     assert res.exit_code == 0, res.logs
-    assert res.logs.split("\n")[:2] == ["[]", "True"]
+    # pip stays, so that images built FROM this one can `pip install` their executor
+    assert res.logs.split("\n")[:2] == ["['pip']", "True"]
+
+
+def test_sqlite3_image_has_no_build_tools(docker_client: Any, sqlite3_image: str) -> None:
+    script = (
+        "import importlib.util as u\nprint([m for m in ('pip', 'setuptools') if u.find_spec(m)])"
+    )
+    res = _run(docker_client, sqlite3_image, ["python", "-c", script])
+    assert res.exit_code == 0, res.logs
+    assert res.logs.strip() == "[]"
 
 
 def test_sqlite3_image_has_its_dependencies(docker_client: Any, sqlite3_image: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -352,4 +353,57 @@ def test_access_denied_not_retried(s3_bucket: str, faulty_proxy: FaultyProxy) ->
         s.get_bytes(join(s3_bucket, "k"))
     assert not ei.value.recoverable
     assert ei.value.code == "AccessDenied"
-    assert faulty_proxy.requests <= 2  # one attempt (s3fs may re-try once itself)
+    assert faulty_proxy.requests == 1  # one attempt: neither s3fs nor botocore re-tries
+
+
+# --- one retry layer: requests per failing call == shimkit's attempts (issue 9, item 15) ------
+
+
+def _single_request_calls(s: Storage, url: str, tmp_path: Path) -> dict[str, Callable[[], Any]]:
+    src = tmp_path / "small"
+    src.write_bytes(b"small file")
+    return {
+        "put_bytes": lambda: s.put_bytes(url, b"x"),
+        "get_bytes": lambda: s.get_bytes(url),
+        "put_file": lambda: s.put_file(src, url),
+        "get_file": lambda: s.get_file(url, tmp_path / "back"),
+        "size": lambda: s.size(url),
+    }
+
+
+@pytest.mark.parametrize("kind", ["503", "500", "429"])
+@pytest.mark.parametrize("op", ["put_bytes", "get_bytes", "put_file", "get_file", "size"])
+def test_a_failing_call_sends_exactly_the_configured_attempts(
+    op: str, kind: str, s3_bucket: str, faulty_proxy: FaultyProxy, tmp_path: Path
+) -> None:
+    """Neither s3fs nor botocore retries inside shimkit's attempts: 4 attempts, 4 requests
+    (s3fs's own re-try used to double that)."""
+    s = _fast(retries=4)
+    url = join(s3_bucket, "one-layer", "k")
+    s.put_bytes(url, b"x")  # so that reads fail only by the injected fault
+    call = _single_request_calls(s, url, tmp_path)[op]
+    faulty_proxy.fail_always(kind)
+    before = faulty_proxy.requests
+    with pytest.raises(StorageError, match=f"{op} (to|from|of) .* failed after 4 attempts"):
+        call()
+    assert faulty_proxy.requests - before == 4
+
+
+@pytest.mark.parametrize("kind", ["close", "reset"])
+@pytest.mark.parametrize("op", ["put_bytes", "get_bytes", "size"])
+def test_a_dropped_connection_is_resent_once_by_aiohttp_only(
+    op: str, kind: str, s3_bucket: str, faulty_proxy: FaultyProxy, tmp_path: Path
+) -> None:
+    """A connection dropped without a response: aiohttp re-sends an idempotent request once
+    when the dropped connection was a reused keep-alive one (what it does for an idle
+    connection the server closed; not switchable through aiohttp's public API), never on a
+    fresh one. So 4 attempts make at most 8 requests (s3fs's re-try used to make 16)."""
+    s = _fast(retries=4)
+    url = join(s3_bucket, "one-layer", "k")
+    s.put_bytes(url, b"x")
+    call = _single_request_calls(s, url, tmp_path)[op]
+    faulty_proxy.fail_always(kind)
+    before = faulty_proxy.requests
+    with pytest.raises(StorageError, match="failed after 4 attempts"):
+        call()
+    assert 4 <= faulty_proxy.requests - before <= 8

@@ -41,7 +41,7 @@ INPUTS = {"lo": ["int", 3], "skip": ["str", "n05"], "limit": ["int", 6]}
 
 #: the flytekit-compatible ``pyflyte-execute`` of shimkit's images, for runs without a container
 PYFLYTE_EXECUTE = (
-    "#!{python}\nimport sys\nfrom shim.cli import execute_main\n"
+    "#!{python}\nimport sys\nfrom shim.runtime.main import execute_main\n"
     "sys.exit(execute_main(sys.argv[1:]))\n"
 )
 

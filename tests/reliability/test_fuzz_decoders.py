@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import json
 import os
 from pathlib import Path
 
@@ -16,11 +17,11 @@ from hypothesis import strategies as st
 
 from shim import DataFrame, Directory, File, idl
 from shim.commands.inspect import NotAShimDocument, detect
-from shim.errors import ShimError
+from shim.errors import ShimError, StorageNotFoundError, UserError
 from shim.runtime.entrypoint import _read_inputs
 from shim.runtime.resolver import load_template
 from shim.runtime.template import TaskTemplateModel
-from shim.storage import Storage, is_local
+from shim.storage import Storage
 from shim.types import TransferContext, interface_to_idl, python_type_of, to_python
 from tests.reliability import executors as rex
 from tests.reliability.helpers import make_task
@@ -95,6 +96,13 @@ def template_bytes() -> bytes:
 GOOD_TEMPLATE = template_bytes()
 
 
+def rejected(e: ShimError) -> None:
+    """What a rejected document or literal must give: a specific error (a message) that is not
+    recoverable (retrying the same bytes cannot help)."""
+    assert str(e).strip(), repr(e)
+    assert not e.recoverable, f"{type(e).__name__} ({e.code}) is recoverable: {e}"
+
+
 def mutate(data: bytes, draw) -> bytes:
     out = bytearray(data)
     for _ in range(draw(st.integers(1, 8))):
@@ -125,15 +133,16 @@ def test_template_decoding(tmp_path_factory, data):
     path.write_bytes(data)
     try:
         tt = load_template(str(path), STORAGE)
-    except ShimError:
-        return
-    # whatever parsed must be usable: the interface's types, the custom, the config
-    _ = (tt.interface, tt.custom, tt.config, tt.max_inline_io_bytes, tt.id, tt.env)
-    for lt in [*tt.interface.inputs.values(), *tt.interface.outputs.values()]:
-        try:
-            python_type_of(lt)
-        except ShimError:
-            pass
+    except ShimError as e:
+        rejected(e)
+    else:
+        # whatever parsed must be usable: the interface's types, the custom, the config
+        _ = (tt.interface, tt.custom, tt.config, tt.max_inline_io_bytes, tt.id, tt.env)
+        for lt in [*tt.interface.inputs.values(), *tt.interface.outputs.values()]:
+            try:
+                python_type_of(lt)
+            except ShimError as e:
+                rejected(e)
 
 
 def _literal_map_bytes() -> bytes:
@@ -156,12 +165,26 @@ def test_inputs_decoding(tmp_path_factory, data):
     tt = TaskTemplateModel.from_bytes(GOOD_TEMPLATE)
     ctx = TransferContext(storage=STORAGE, raw_output_prefix=str(tmp / "raw"), scratch_dir=tmp)
     try:
-        _read_inputs(str(tmp / "inputs.pb"), tt, STORAGE, ctx)
-    except ShimError:
-        pass
+        values = _read_inputs(str(tmp / "inputs.pb"), tt, STORAGE, ctx)
+    except ShimError as e:
+        rejected(e)
+    else:
+        assert set(values) == {"a", "b", "c"}  # decoded inputs match the interface
 
 
 DOCS = [GOOD_TEMPLATE, GOOD_INPUTS]
+
+
+def test_the_fuzz_seeds_are_valid(tmp_path):
+    """The fuzzers mutate documents that decode: they explore near a success path."""
+    (tmp_path / "task.pb").write_bytes(GOOD_TEMPLATE)
+    (tmp_path / "inputs.pb").write_bytes(GOOD_INPUTS)
+    tt = load_template(str(tmp_path / "task.pb"), STORAGE)
+    assert tt.id.name == "fuzz.echo"
+    ctx = TransferContext(storage=STORAGE, raw_output_prefix=None, scratch_dir=tmp_path)
+    values = _read_inputs(str(tmp_path / "inputs.pb"), tt, STORAGE, ctx)
+    assert values["a"] == 3 and values["b"] == ["x", "yy"]
+    assert detect(GOOD_TEMPLATE, "task.pb")[0] != detect(GOOD_INPUTS, "inputs.pb")[0]
 
 
 @FUZZ
@@ -174,9 +197,10 @@ def test_inspect_detect(data, name):
 
     try:
         _, msg = detect(data, name)
-    except NotAShimDocument:
-        return
-    to_json(msg)
+    except NotAShimDocument as e:
+        assert str(e).strip()
+    else:
+        assert json.loads(json.dumps(to_json(msg))) == to_json(msg)  # printable as JSON
 
 
 # --- random literals against random types ----------------------------------------------------
@@ -316,8 +340,8 @@ def test_to_python_random_literals(tmp_path_factory, lit, py_type):
     ctx = TransferContext(storage=STORAGE, raw_output_prefix=str(tmp / "raw"), scratch_dir=tmp)
     try:
         to_python(lit, py_type, ctx, name="v")
-    except ShimError:
-        pass
+    except ShimError as e:
+        rejected(e)
 
 
 @FUZZ
@@ -335,19 +359,31 @@ def test_to_python_through_guessed_types(tmp_path_factory, lit, types):
     for var in iface.inputs.variables.values():
         try:
             to_python(lit, python_type_of(var.type), ctx, name="v")
-        except ShimError:
-            pass
+        except ShimError as e:
+            rejected(e)
 
 
-@pytest.mark.parametrize("url", ["", "s3://", "file://", "://x", "a:b", "\x00", "s3:///k"])
-def test_storage_urls_of_odd_shapes(url, tmp_path):
-    """Odd URLs give a ShimError (or a local FileNotFoundError), not a crash."""
-    if is_local(url):
-        return
-    try:
-        STORAGE.get_bytes(url)
-    except ShimError:
-        pass
+@pytest.mark.parametrize(
+    ("url", "error", "code", "message"),
+    [
+        ("", StorageNotFoundError, "NotFound", "no such file: "),
+        ("file://", StorageNotFoundError, "NotFound", "no such file: file://"),
+        ("://x", StorageNotFoundError, "NotFound", "no such file: ://x"),  # a relative path
+        ("a:b", StorageNotFoundError, "NotFound", "no such file: a:b"),  # a relative path
+        ("\x00", UserError, "InvalidURL", "a path cannot hold a NUL byte"),
+        ("s3://", UserError, "InvalidURL", "'s3://' names no bucket"),
+        ("s3:///k", UserError, "InvalidURL", "'s3:///k' names no bucket"),
+    ],
+)
+def test_storage_urls_of_odd_shapes(url, error, code, message, tmp_path, monkeypatch):
+    """Odd URLs give a specific, non-recoverable ShimError that names them, never a crash or a
+    network call (a bucket-less S3 URL is refused before s3fs is involved)."""
+    monkeypatch.chdir(tmp_path)  # the relative paths resolve in an empty directory
+    with pytest.raises(error) as ei:
+        Storage(retries=1, deadline=0).get_bytes(url)
+    assert ei.value.code == code
+    assert message in str(ei.value)
+    assert not ei.value.recoverable
 
 
 def test_nul_byte_in_a_local_path_is_a_user_error(tmp_path):

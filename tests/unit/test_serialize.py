@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import json
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from google.protobuf import json_format
 
-from shim import Cache, Resources, Secret, Timeout, to_bytes, to_idl
+from shim import Cache, Resources, ReusePolicy, Secret, Timeout, to_bytes, to_idl
 from shim.runtime.template import TaskTemplateModel
 from tests.support import executors as ex
 from tests.support.tasks import make_task
@@ -137,3 +138,61 @@ def test_executor_must_be_importable_by_path():
 
     with pytest.raises(ValueError, match="importable"):
         make_task(Local)
+
+
+# --- settings with and without a place in flyteidl 1.x (issue 9, item 14) -------------------
+
+
+def _named(**kwargs):
+    import uuid
+
+    return make_task(ex.NoOpExecutor, name=f"tests.fields_{uuid.uuid4().hex[:8]}", **kwargs)
+
+
+def test_report_travels_as_generates_deck():
+    assert to_idl(_named(report=True)).metadata.generates_deck.value is True
+    plain = to_idl(_named()).metadata
+    assert not plain.HasField("generates_deck")  # unset: the bytes of other tasks unchanged
+
+
+def test_report_is_read_back_from_the_wire():
+    pb = to_idl(_named(report=True))
+    tt = TaskTemplateModel.from_bytes(pb.SerializeToString())
+    assert tt.pb.metadata.generates_deck.value is True
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [
+        ("reusable", ReusePolicy(replicas=2), "no reuse policy"),
+        ("queue", "gpu-pool", "has no queue"),
+        ("debuggable", True, "no debuggable flag"),
+    ],
+)
+def test_settings_that_cannot_travel_warn_once_by_name(field, value, why):
+    import warnings
+
+    from shim.task.serialize import DroppedFieldWarning
+
+    task = _named(**{field: value})
+    with pytest.warns(DroppedFieldWarning) as record:
+        first = to_bytes(task)
+    (w,) = record
+    text = str(w.message)
+    assert text.startswith(f"task {task.name!r}: {field}={value!r} is not in the serialized")
+    assert why in text
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second serialization (a second local call) is quiet
+        assert to_bytes(task) == first
+    plain = copy.copy(task)
+    plain.reusable, plain.queue, plain.debuggable = None, None, False
+    assert to_bytes(plain) == first  # the setting is indeed absent from the wire
+
+
+def test_tasks_without_those_settings_do_not_warn():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        to_bytes(_named(queue="", report=True))
+        to_bytes(_named(debuggable=False))

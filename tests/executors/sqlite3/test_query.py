@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import json
-import os
 import random
 import sqlite3
-import subprocess
-import textwrap
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -24,9 +19,6 @@ from shim_sqlite3.query import (
     render_textual,
     to_sql_value,
 )
-
-FLYTEKIT_PYTHON = os.environ.get("SHIM_FLYTEKIT_PYTHON", "/tmp/flytekit-ref/bin/python")
-
 
 # --- placeholders -------------------------------------------------------------------------
 
@@ -341,96 +333,5 @@ def test_collapse_whitespace_matches_flytekit_formula(text: str) -> None:
     assert collapse_whitespace(text) == flytekit_formula
 
 
-def _flytekit_cases() -> list[tuple[str, dict]]:
-    cases: list[tuple[str, dict]] = [
-        ("select * from t limit {{ .inputs.limit }}", {"limit": 3}),
-        ("select  *\n from   t\n\twhere name = '{{.inputs.name}}'\n", {"name": "a  b\nc"}),
-        (
-            "select {{ .inputs.a }}, {{.INPUTS.a}}, {{ .Inputs.b }} -- c\n from t",
-            {"a": 1.5, "b": True},
-        ),
-        ("  {{ .inputs.x }}{{ .inputs.x }}  ", {"x": "{{ .inputs.y }}", "y": "Z"}),
-        ("select {{ .inputs.y }} , {{ .inputs.x }}", {"x": "{{ .inputs.y }}", "y": "Z"}),
-        ("select '{{ .inputs.s }}'", {"s": "it's"}),
-        ("select \u00a0{{ .inputs.a }}\u2003 x\r\n", {"a": -7}),
-        ("{{ xinputs_q }} {{ .inputs.q}}", {"q": "v"}),
-        ("select {{ .inputs.missing }}", {}),
-        ("select 1", {"extra": 1}),
-    ]
-    rng = random.Random(99)
-    pieces = [
-        "{{ .inputs.a }}",
-        "{{.inputs.b}}",
-        "{{ .INPUTS.a}}",
-        " ",
-        "  ",
-        "\n",
-        "\t",
-        "\u00a0",
-        "x",
-        "'",
-        "--",
-        "{{",
-        "}}",
-        ".inputs.",
-        "select",
-        "{{ .inputs.a",
-        "\r\n",
-    ]
-    for _ in range(300):
-        tpl = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 16)))
-        values = {"a": rng.choice([1, "v a", 2.5, " {{ .inputs.b }} "]), "b": rng.choice([0, "w"])}
-        used = set(placeholders(collapse_whitespace(tpl)))
-        if rng.random() < 0.9:
-            values = {k: v for k, v in values.items() if k in used}
-        cases.append((tpl, values))
-    return cases
-
-
-def _ours(tpl: str, values: dict) -> list:
-    try:
-        return ["ok", render_textual(tpl, values)]
-    except ValueError:
-        return ["ValueError"]
-
-
-@pytest.mark.interop
-@pytest.mark.skipif(
-    not Path(FLYTEKIT_PYTHON).exists(),
-    reason=f"no flytekit python at {FLYTEKIT_PYTHON} (set SHIM_FLYTEKIT_PYTHON)",
-)
-def test_render_textual_matches_flytekit_byte_for_byte(tmp_path: Path) -> None:
-    cases = _flytekit_cases()
-    (tmp_path / "cases.json").write_text(json.dumps(cases))
-    script = textwrap.dedent(
-        """
-        import json, sys
-        from flytekit import kwtypes
-        from flytekit.core.base_sql_task import SQLTask
-        out = []
-        for i, (tpl, values) in enumerate(json.load(open(sys.argv[1]))):
-            try:
-                task = SQLTask(name=f"t{i}", query_template=tpl,
-                               inputs=kwtypes(**{k: type(v) for k, v in values.items()}))
-                out.append(["ok", task.get_query(**values)])
-            except ValueError:
-                out.append(["ValueError"])
-        json.dump(out, open(sys.argv[2], "w"))
-        """
-    )
-    proc = subprocess.run(
-        [FLYTEKIT_PYTHON, "-c", script, str(tmp_path / "cases.json"), str(tmp_path / "out.json")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    theirs = json.loads((tmp_path / "out.json").read_text())
-    assert len(theirs) == len(cases)
-    mismatches = [
-        (tpl, values, want, _ours(tpl, values))
-        for (tpl, values), want in zip(cases, theirs, strict=True)
-        if _ours(tpl, values) != want
-    ]
-    assert not mismatches, mismatches[:5]
-    assert sum(1 for t in theirs if t[0] == "ok") > 100  # the comparison is not vacuous
+# The byte-for-byte comparison of render_textual with flytekit's SQLTask runs in the interop
+# suite, with its flytekit virtualenv: tests/interop/test_sqlite_textual.py.
