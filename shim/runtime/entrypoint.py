@@ -472,7 +472,6 @@ class _SigtermGuard:
         raise TerminatedError(f"received SIGTERM during phase '{self.progress.phase}'")
 
 
-
 def execute_unsupervised(argv: list[str]) -> int:
     """Parse ``argv`` (already checked by the caller) and run the execution in this process,
     reporting phases to a supervisor when there is one: the supervisor's forked worker."""

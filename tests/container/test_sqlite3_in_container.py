@@ -130,9 +130,10 @@ PEM = (
 
 
 def test_secret_never_leaves_a_container_run(sqlite3_image, docker_client, tmp_path, monkeypatch):
-    """The container runner: an executor (a local directory the task declares in
-    ``local_paths``, mounted read-only, on PYTHONPATH) raises with a PEM key from ``_FSEC_GCP_KEY`` (forwarded) in a nested exception: neither
-    error.pb nor the TaskFailedError holds a line of it."""
+    """The container runner: an executor (in a local directory the task declares in
+    ``local_paths``, mounted read-only, on PYTHONPATH) raises with a PEM key from
+    ``_FSEC_GCP_KEY`` (forwarded) in a nested exception: neither error.pb nor the
+    TaskFailedError holds a line of it."""
     import sys
 
     from shim import PythonCustomizedContainerTask
