@@ -17,6 +17,7 @@ from shim import Resources, ReusePolicy, Secret, TaskEnvironment, TaskPluginRegi
 from shim.errors import TaskDefinitionError
 from shim.extend import AsyncFunctionTaskTemplate
 from shim.task.plugins import PluginRegistry
+from shim.task.serialize import DroppedFieldWarning
 from tests.support import executors as ex
 from tests.support.tasks import make_task
 
@@ -76,7 +77,8 @@ def test_settings_flow_and_explicit_values_win():
         "gpu",
     )
     assert t.image == "ghcr.io/me/img:1" and t.timeout == 30
-    pb = to_idl(t)
+    with pytest.warns(DroppedFieldWarning, match="queue='gpu'"):  # flyteidl 1.x has no queue
+        pb = to_idl(t)
     assert pb.security_context.run_as.k8s_service_account == "sa"
     assert pb.metadata.interruptible and pb.metadata.discoverable
     u = env.task(interruptible=False, queue="", cache="disable", timeout=None)(aident)
