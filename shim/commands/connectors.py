@@ -8,10 +8,11 @@ import sys
 
 import click
 
+from shim.commands.common import EXIT_FAILED, EXIT_USAGE, ShimGroup, fail
 from shim.errors import ShimError, TaskFailedError
 
 
-@click.group("connectors", invoke_without_command=True)
+@click.group("connectors", cls=ShimGroup, invoke_without_command=True)
 @click.pass_context
 def connectors_group(ctx: click.Context) -> None:
     """List the connectors installed here (entry-point group shim.connectors)."""
@@ -28,7 +29,10 @@ def connectors_group(ctx: click.Context) -> None:
     for c in found:
         click.echo(f"{c.task_type_name}\tv{c.task_type_version}\t{c.name}\t{connector_source(c)}")
     for f in ConnectorRegistry.failures():
-        click.echo(f"  failed to load entry point {f.name} ({f.value}): {f.error}", err=True)
+        click.echo(
+            f"shim connectors: warning: entry point {f.name} ({f.value}) failed to load: {f.error}",
+            err=True,
+        )
 
 
 @connectors_group.command("serve")
@@ -82,13 +86,9 @@ def serve_cmd(
     try:
         from shim.connectors.service import ServeOptions, load_modules, serve
     except ImportError as e:
-        click.echo(
-            f"shim connectors serve: {e}; install the service's dependencies: "
-            "pip install 'shimkit[connectors]'",
-            err=True,
-        )
-        sys.exit(2)
+        fail(f"{e}; install the service's dependencies: pip install 'shimkit[connectors]'")
     from shim.connectors.registry import ConnectorRegistry
+    from shim.connectors.service import ListenError
 
     try:
         load_modules(modules)
@@ -98,7 +98,8 @@ def serve_cmd(
         ]
         for f in ConnectorRegistry.failures():
             click.echo(
-                f"shim connectors serve: entry point {f.name} failed to load: {f.error}", err=True
+                f"shim connectors serve: warning: entry point {f.name} failed to load: {f.error}",
+                err=True,
             )
 
         def ready(address: str) -> None:
@@ -121,9 +122,10 @@ def serve_cmd(
             ),
             ready,
         )
-    except ShimError as e:
-        click.echo(f"shim connectors serve: {e}", err=True)
-        sys.exit(2)
+    except ListenError as e:
+        fail(str(e))
+    except ShimError as e:  # the options (TLS, an unsafe address, a module) are wrong
+        fail(str(e), EXIT_USAGE)
     click.echo("shim connectors serve: stopped", err=True)
 
 
@@ -146,7 +148,7 @@ def resume_cmd(run_dir: str, abort: bool, timeout: float | None, modules: tuple[
     )
     import importlib
 
-    from shim.commands.run import show
+    from shim.commands.run import failure_text, show
     from shim.connectors.local import resume_connector_run
 
     try:
@@ -157,14 +159,10 @@ def resume_cmd(run_dir: str, abort: bool, timeout: float | None, modules: tuple[
                 raise ShimError(f"cannot import module {name!r}: {type(e).__name__}: {e}") from None
         result = resume_connector_run(run_dir, abort=abort, timeout=timeout)
     except TaskFailedError as e:
-        click.echo(
-            f"shim connectors resume: task failed: {e.code} ({e.kind}, {e.origin})", err=True
-        )
-        click.echo(e.error_message, err=True)
-        sys.exit(1)
+        click.echo(failure_text(e, verbose=True, command="shim connectors resume"), err=True)
+        sys.exit(EXIT_FAILED)
     except (ShimError, ValueError) as e:
-        click.echo(f"shim connectors resume: {e}", err=True)
-        sys.exit(1)
+        fail(str(e))
     click.echo(show(result, 10))
 
 
@@ -177,5 +175,4 @@ def status_cmd(run_dir: str) -> None:
     try:
         click.echo(json.dumps(describe_run(run_dir), indent=2, sort_keys=True))
     except (ShimError, FileNotFoundError) as e:
-        click.echo(f"shim connectors status: {e}", err=True)
-        sys.exit(1)
+        fail(str(e))
