@@ -9,6 +9,7 @@ from shim.commands.connectors import connectors_group
 from shim.commands.executors import executors_cmd
 from shim.commands.images import images_group
 from shim.commands.inspect import inspect_cmd
+from shim.commands.new import new_group
 from shim.commands.package import package_cmd
 from shim.commands.run import run_cmd
 
@@ -47,3 +48,4 @@ cli.add_command(package_cmd)
 cli.add_command(executors_cmd)
 cli.add_command(images_group)
 cli.add_command(connectors_group)
+cli.add_command(new_group)

@@ -164,7 +164,9 @@ def shim_run(
     if shim_runner == "container":
         request.getfixturevalue("shim_container_engine")
         request.getfixturevalue("shim_task_image")
-    return TaskRunner(shim_runner, tmp_path_factory.mktemp("shim-runs"))
+    # a directory of its own with the usual permissions (pytest's are 0700): a container's
+    # user (uid 1000) must reach the runs below it through the read-only mount of the store
+    return TaskRunner(shim_runner, tmp_path_factory.mktemp("shim-runs") / "store")
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ class TaskRunner:
             raise ValueError(f"runner must be one of {', '.join(RUNNERS)}, got {runner!r}")
         self.runner = runner
         self.store = Path(store)
-        self.store.mkdir(parents=True, exist_ok=True)
+        self.store.mkdir(mode=0o755, parents=True, exist_ok=True)
 
     def __repr__(self) -> str:
         return f"TaskRunner({self.runner!r}, store={str(self.store)!r})"
