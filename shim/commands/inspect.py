@@ -411,11 +411,36 @@ def _type_text(lt: Any) -> str:
     return which or "?"
 
 
+def _whole(value: Any) -> Any:
+    """Numbers of a protobuf Struct are doubles: show ``5432.0`` as ``5432``."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole(v) for v in value]
+    return value
+
+
+def _args_lines(args: list[str]) -> list[str]:
+    """The container args as what runs: the command and resolver, then the resolver's
+    arguments after the template path (the executor class, or a function task's module and
+    name)."""
+    if "--" not in args:
+        return [f"args: {' '.join(args)}"]
+    cut = args.index("--")
+    head, rest = args[:cut], args[cut + 1 :]
+    resolver = head[head.index("--resolver") + 1] if "--resolver" in head[:-1] else "default"
+    lines = [f"command: {head[0] if head else '?'} (resolver {resolver})"]
+    lines.append(f"runs: {' '.join(rest[1:]) or '-'}")
+    return lines
+
+
 def _template_lines(t: Any) -> list[str]:
     lines = [f"name: {t.id.name}", f"type: {t.type} (version {t.task_type_version})"]
     if t.HasField("container"):
         lines.append(f"image: {t.container.image}")
-        lines.append(f"args: {' '.join(t.container.args)}")
+        lines.extend(_args_lines(list(t.container.args)))
     if t.HasField("interface"):
         ins = ", ".join(
             f"{k}: {_type_text(v.type)}" for k, v in t.interface.inputs.variables.items()
@@ -428,7 +453,7 @@ def _template_lines(t: Any) -> list[str]:
     if t.HasField("custom"):
         from google.protobuf import json_format
 
-        custom = json.dumps(json_format.MessageToDict(t.custom), sort_keys=True)
+        custom = json.dumps(_whole(json_format.MessageToDict(t.custom)), sort_keys=True)
         lines.append(f"custom: {custom if len(custom) <= 300 else custom[:297] + '...'}")
     if t.metadata.retries.retries:
         lines.append(f"retries: {t.metadata.retries.retries}")
