@@ -492,12 +492,19 @@ def _body_lines(f: Found) -> list[str]:
     if f.kind == "Trace":
         spans = (f.document or {}).get("spans", [])
         lines = [f"task: {(f.document or {}).get('task', '?')}, {len(spans)} spans"]
+        parents = {s.get("id"): s.get("parent") for s in spans}
         for s in spans[:50]:
             ms = s.get("duration_ms")
-            status = "error" if s.get("error") else "ok"
-            dur = f"{ms:.1f} ms" if isinstance(ms, (int, float)) else "running"
-            indent = "  " if s.get("parent") else ""
-            lines.append(f"{indent}{s.get('kind', '?')} {s.get('name', '?')}: {dur}, {status}")
+            status = f"error {s['error'].get('type', '')}".rstrip() if s.get("error") else "ok"
+            dur = f"{ms:.2f} ms" if isinstance(ms, (int, float)) else "unfinished"
+            depth, p = 0, s.get("parent")
+            while p is not None and depth < 20:
+                depth, p = depth + 1, parents.get(p)
+            lines.append(
+                f"{'  ' * depth}{s.get('kind', '?')} {s.get('name', '?')}: {dur}, {status}"
+            )
+        if len(spans) > 50:
+            lines.append(f"... {len(spans) - 50} more (--format json: all)")
         return lines
     if f.kind == "ConnectorState":
         d = f.document or {}
