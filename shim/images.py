@@ -282,7 +282,17 @@ def build_directory(
 
 
 #: a build step in the engine's log: ``Step 3/7 : RUN ...`` (Docker), ``STEP 3/7: RUN ...``
-_STEP = re.compile(r"^(?:Step|STEP)\s+(\d+)/(\d+)\s*:\s*(.*)$")
+#: (podman), ``[1/2] STEP 3/7: ...`` (podman, stage 1 of a multi-stage build)
+_STEP = re.compile(r"^(?:\[(\d+)/(\d+)\]\s*)?(?:Step|STEP)\s+(\d+)/(\d+)\s*:\s*(.*)$")
+
+
+def step_text(line: str) -> str | None:
+    """``stage 1/2, step 3/7: RUN ...`` for a step line of a build log, else None."""
+    m = _STEP.match(line.strip())
+    if m is None:
+        return None
+    stage = f"stage {m.group(1)}/{m.group(2)}, " if m.group(1) else ""
+    return f"{stage}step {m.group(3)}/{m.group(4)}: {m.group(5)}"
 
 
 def _build(
@@ -327,9 +337,9 @@ def _build(
                     lines = text.rstrip("\n").splitlines() or [""]
                     log.extend(lines)
                     for line in lines:
-                        m = _STEP.match(line.strip())
-                        if m:
-                            status.step(f"step {m.group(1)}/{m.group(2)}: {m.group(3)}")
+                        step = step_text(line)
+                        if step is not None:
+                            status.step(step)
                     if not quiet:
                         sys.stderr.write(text if text.endswith("\n") else text + "\n")
                 if "error" in chunk or "errorDetail" in chunk:

@@ -98,7 +98,7 @@ class StepReporter:
 
 
 class TransferReporter:
-    """Bytes of one copy: ``set_total(n)`` (again on a retry), ``advance(n)``."""
+    """Bytes of one copy: ``set_total(n)`` (again on a retry), ``advance(n)`` / ``update``."""
 
     def __init__(self, display: Display | None, label: str, total: int | None) -> None:
         self._display = display
@@ -109,9 +109,19 @@ class TransferReporter:
 
     def set_total(self, total: int | None) -> None:
         self.total, self.done = total, 0  # a new attempt starts over
+        if self._display is not None:
+            self._display.maybe_refresh()
 
     def advance(self, n: int) -> None:
-        self.done += n
+        self.update(self.done + n)
+
+    def update(self, done: int, total: int | None = None) -> None:
+        """Bytes done so far (and the total, when it became known)."""
+        self.done = done
+        if total is not None:
+            self.total = total
+        if self._display is not None:
+            self._display.maybe_refresh()
 
 
 class Display:
@@ -138,6 +148,7 @@ class Display:
         self._finished_bytes = 0
         self._tick = 0
         self._shown = False
+        self._drawn = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -203,10 +214,18 @@ class Display:
             if all(t is not None for t in totals):
                 amount += f" of {format_bytes(sum(totals))}"  # type: ignore[arg-type]
             what = transfers[0].label if len(transfers) == 1 else f"{len(transfers)} transfers"
-            parts.append(f"{spin} {what}: {amount}, {format_bytes(rate)}/s")
+            # the figures first: a narrow terminal cuts the end of the line
+            parts.append(f"{spin} {amount}, {format_bytes(rate)}/s, {what}")
         return "  ".join(parts)
 
+    def maybe_refresh(self) -> None:
+        """Redraw unless the line was drawn less than ``interval`` seconds ago (cheap enough
+        to call for every chunk a transfer moves)."""
+        if time.monotonic() - self._drawn >= self.interval:
+            self.refresh()
+
     def refresh(self) -> None:
+        self._drawn = time.monotonic()
         text = self.line()
         width = _width(self.stream)
         if len(text) > width - 1:  # never wrap: a wrapped line cannot be redrawn in place

@@ -413,7 +413,7 @@ def _progress(label: str) -> Iterator[dict[str, Any]]:
             super().set_size(size)
 
         def call(self, *args: Any, **kwargs: Any) -> None:
-            rep.total, rep.done = self.size, self.value
+            rep.update(self.value or 0, self.size)
 
     with progress.transfer(label) as rep:
         yield {"callback": _Report()}
