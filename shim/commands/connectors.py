@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from shim.commands.common import EXIT_FAILED, EXIT_USAGE, ShimGroup, fail
+from shim.commands.common import EXIT_FAILED, ShimGroup, fail, usage
 from shim.errors import ShimError, TaskFailedError
 
 
@@ -125,7 +125,7 @@ def serve_cmd(
     except ListenError as e:
         fail(str(e))
     except ShimError as e:  # the options (TLS, an unsafe address, a module) are wrong
-        fail(str(e), EXIT_USAGE)
+        usage(str(e))
     click.echo("shim connectors serve: stopped", err=True)
 
 

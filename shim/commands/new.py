@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from shim.commands.common import ShimGroup, usage
+from shim.commands.common import ShimGroup, fail, usage
 
 
 @click.group("new", cls=ShimGroup)
@@ -36,6 +36,8 @@ def executor_cmd(name: str, directory: str | None, package: str | None) -> None:
         files = new_executor(name, directory, package=package)
     except ScaffoldError as e:
         usage(str(e))
+    except OSError as e:
+        fail(f"cannot write the files: {e}")
     root = Path(directory) if directory is not None else Path(values["dist"])
     click.echo(f"created {root}/ ({values['Class']}Task, {values['Class']}Executor):")
     for f in files:
