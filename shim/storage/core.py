@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -399,10 +400,10 @@ class _LocalErrors:
 @contextlib.contextmanager
 def _progress(label: str) -> Iterator[dict[str, Any]]:
     """fsspec's ``callback=`` argument reporting a copy's bytes to the progress display that
-    a command opened (:mod:`shim.progress`); no argument at all when none is open."""
-    from shim import progress
-
-    if progress.current() is None:
+    a command opened (:mod:`shim.progress`); no argument at all when none is open. A display
+    can only be open once its module is loaded, so the container's path imports nothing."""
+    progress = sys.modules.get("shim.progress")
+    if progress is None or progress.current() is None:
         yield {}
         return
     from fsspec.callbacks import Callback
