@@ -143,7 +143,7 @@ def parse_input(name: str, raw: str, py_type: Any) -> Any:
 
 def show(value: Any, rows: int = 10) -> str:
     """An output as ``shim run`` prints it: a DataFrame as its first rows, its shape and where
-    its parquet is; a string as its text; a File or Directory as its path; several outputs as
+    its parquet is; a string as its text; a File or Directory as its location; several outputs as
     ``name: value`` lines; lists, dicts and dataclasses as JSON where they fit."""
     from shim.types import DataFrame, Directory, File
 
@@ -152,7 +152,7 @@ def show(value: Any, rows: int = 10) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (File, Directory)):
-        return str(getattr(value, "path", None) or getattr(value, "uri", value))
+        return f"{type(value).__name__.lower()} at {value.uri}"  # where it is; not downloaded
     fields = _named_fields(value)
     if fields is not None:
         lines = []

@@ -4,6 +4,7 @@ and where the parquet is, several outputs by name, structures as JSON; ``--sourc
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -14,7 +15,7 @@ FUNCS = """
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from shim import TaskEnvironment
+from shim import File, TaskEnvironment
 
 env = TaskEnvironment(name="out")
 
@@ -48,6 +49,16 @@ def pair() -> Pair:
 @env.task
 def numbers() -> list[int]:
     return [1, 2, 3]
+
+
+@env.task
+def afile() -> File:
+    import tempfile
+
+    path = tempfile.mkdtemp() + "/report.txt"
+    with open(path, "w") as f:
+        f.write("hello")
+    return File(path)
 """
 
 
@@ -71,6 +82,14 @@ def test_a_string_is_printed_as_text(funcs):
 def test_a_dataclass_and_a_list_as_json(funcs):
     assert run(f"{funcs}:point") == '{\n  "x": 1,\n  "y": 2.5\n}\n'
     assert run(f"{funcs}:numbers") == "[\n  1,\n  2,\n  3\n]\n"
+
+
+def test_a_file_by_where_it_is(funcs, tmp_path):
+    out = run(f"{funcs}:afile").strip()
+    assert out.startswith("file at ") and out.endswith("/report.txt")
+    assert str(tmp_path / "store") in out
+    where = Path(out.removeprefix("file at ").removeprefix("file://"))
+    assert where.read_text() == "hello"
 
 
 def test_several_outputs_by_name(funcs):
