@@ -12,12 +12,24 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)
 
+# pip's own output (with some pip configurations, a warning per package) goes to this log; a
+# line says what is being installed, and the end of the log is shown only when pip fails
+INSTALL_LOG := $(VENV)/install.log
+PIP := $(PY) -m pip install -q --disable-pip-version-check
+PIP_FAILED = { echo "pip failed; the end of $(INSTALL_LOG):"; tail -n 40 $(INSTALL_LOG); exit 1; }
+
 $(STAMP): pyproject.toml executors/sqlite3/pyproject.toml executors/sqlalchemy/pyproject.toml connectors/docker/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "shimkit needs Python >= 3.11 (set PYTHON=python3.11)")'
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -U pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' -e executors/sqlite3 -e executors/sqlalchemy -e connectors/docker
-	touch $(STAMP)
+	@test -x $(PY) || { echo "creating $(VENV) with $$($(PYTHON) --version)"; $(PYTHON) -m venv $(VENV); }
+	@: > $(INSTALL_LOG); start=$$(date +%s); \
+	echo "installing into $(VENV) (pip's log: $(INSTALL_LOG)):"; \
+	echo "  pip (upgrade)"; \
+	$(PIP) -U pip >>$(INSTALL_LOG) 2>&1 || $(PIP_FAILED); \
+	echo "  shimkit, editable, with pyarrow, pandas, s3fs, grpcio, docker and the dev tools (pytest, moto, hypothesis, ruff)"; \
+	echo "  executors shimkit-sqlite3 and shimkit-sqlalchemy, connector shimkit-docker-connector (editable)"; \
+	$(PIP) -e '.[dev]' -e executors/sqlite3 -e executors/sqlalchemy -e connectors/docker >>$(INSTALL_LOG) 2>&1 || $(PIP_FAILED); \
+	echo "  done in $$(( $$(date +%s) - start ))s: $$($(PY) -m pip list --disable-pip-version-check 2>/dev/null | tail -n +3 | wc -l) packages"
+	@touch $(STAMP)
 
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)

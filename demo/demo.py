@@ -87,13 +87,15 @@ def main() -> int:
     timings.append(("import shimkit + define task", time.perf_counter() - t))
 
     if args.runner == "container":
+        from shim import progress
         from shim.errors import ShimError
         from shim.images import build_image
 
         t = time.perf_counter()
         print(f"building image {orders.image} (cached after the first build) ...", flush=True)
         try:
-            build_image("sqlite3", tag=orders.image)
+            with progress.display():  # the current build step, on a terminal
+                build_image("sqlite3", tag=orders.image)
         except ShimError as e:
             print(
                 f"demo: {e}\nOn a machine without Docker: sudo ../shared/container-host/"

@@ -29,6 +29,7 @@ __all__ = [
     "ContainerEngineError",
     "ImageBuildError",
     "ImageSpec",
+    "build_directory",
     "build_image",
     "connect",
     "engine_url",
@@ -230,6 +231,83 @@ def build_image(
         args["SHIMKIT_BASE"] = IMAGES[spec.base].tag
     args.update(build_args or {})
 
+    _build(
+        client,
+        context=root,
+        dockerfile=spec.dockerfile,
+        tag=ref,
+        buildargs=args,
+        nocache=nocache,
+        quiet=quiet,
+        what=f"image {name!r} ({spec.dockerfile}, context {root})",
+    )
+    return ref
+
+
+def build_directory(
+    path: str | os.PathLike[str],
+    tag: str,
+    *,
+    dockerfile: str = "Dockerfile",
+    build_args: dict[str, str] | None = None,
+    client: Any = None,
+    quiet: bool = True,
+    nocache: bool = False,
+) -> str:
+    """Build the image of a directory holding a ``Dockerfile`` (a task author's executor
+    distribution, e.g. one made by ``shim new executor``) as ``tag``; return the tag.
+
+    The Dockerfile builds ``FROM ${SHIMKIT_BASE}``: that build argument is set to this
+    shimkit's base image (``IMAGES["base"].tag``) unless ``build_args`` sets it. Raises
+    :class:`ContainerEngineError` when no engine answers, :class:`ImageBuildError` when the
+    build fails (a missing base image included: ``shim images build base`` builds it).
+    """
+    root = Path(path).resolve()
+    if not (root / dockerfile).is_file():
+        raise ShimError(f"{root} has no {dockerfile}; name a directory that holds one")
+    args = {"SHIMKIT_BASE": IMAGES["base"].tag, **(build_args or {})}
+    _build(
+        client,
+        context=root,
+        dockerfile=dockerfile,
+        tag=tag,
+        buildargs=args,
+        nocache=nocache,
+        quiet=quiet,
+        what=f"image of {root}",
+    )
+    return tag
+
+
+#: a build step in the engine's log: ``Step 3/7 : RUN ...`` (Docker), ``STEP 3/7: RUN ...``
+#: (podman), ``[1/2] STEP 3/7: ...`` (podman, stage 1 of a multi-stage build)
+_STEP = re.compile(r"^(?:\[(\d+)/(\d+)\]\s*)?(?:Step|STEP)\s+(\d+)/(\d+)\s*:\s*(.*)$")
+
+
+def step_text(line: str) -> str | None:
+    """``stage 1/2, step 3/7: RUN ...`` for a step line of a build log, else None."""
+    m = _STEP.match(line.strip())
+    if m is None:
+        return None
+    stage = f"stage {m.group(1)}/{m.group(2)}, " if m.group(1) else ""
+    return f"{stage}step {m.group(3)}/{m.group(4)}: {m.group(5)}"
+
+
+def _build(
+    client: Any,
+    *,
+    context: Path,
+    dockerfile: str,
+    tag: str,
+    buildargs: dict[str, str],
+    nocache: bool,
+    quiet: bool,
+    what: str,
+) -> None:
+    """Run one build through the docker SDK, following its log: the current step goes to the
+    progress display (on a terminal), the whole log to stderr with ``quiet=False``."""
+    from shim import progress
+
     own_client = client is None
     client = connect(client)
     import docker.errors
@@ -238,31 +316,37 @@ def build_image(
     error: str | None = None
     image_id: str | None = None
     try:
-        stream = client.api.build(
-            path=str(root),
-            dockerfile=spec.dockerfile,
-            tag=ref,
-            buildargs=args,
-            decode=True,
-            rm=True,
-            forcerm=True,
-            pull=False,
-            nocache=nocache,
-            timeout=BUILD_TIMEOUT,
-        )
-        for chunk in stream:
-            text = chunk.get("stream") or chunk.get("status") or ""
-            if text:
-                log.extend(text.rstrip("\n").splitlines() or [""])
-                if not quiet:
-                    sys.stderr.write(text if text.endswith("\n") else text + "\n")
-            if "error" in chunk or "errorDetail" in chunk:
-                detail = chunk.get("errorDetail") or {}
-                error = (detail.get("message") or chunk.get("error") or "build failed").strip()
-                log.append(error)
-            aux = chunk.get("aux")
-            if isinstance(aux, dict) and aux.get("ID"):
-                image_id = aux["ID"]
+        with progress.steps(f"building {tag}") as status:
+            stream = client.api.build(
+                path=str(context),
+                dockerfile=dockerfile,
+                tag=tag,
+                buildargs=buildargs,
+                decode=True,
+                rm=True,
+                forcerm=True,
+                pull=False,
+                nocache=nocache,
+                timeout=BUILD_TIMEOUT,
+            )
+            for chunk in stream:
+                text = chunk.get("stream") or chunk.get("status") or ""
+                if text:
+                    lines = text.rstrip("\n").splitlines() or [""]
+                    log.extend(lines)
+                    for line in lines:
+                        step = step_text(line)
+                        if step is not None:
+                            status.step(step)
+                    if not quiet:
+                        sys.stderr.write(text if text.endswith("\n") else text + "\n")
+                if "error" in chunk or "errorDetail" in chunk:
+                    detail = chunk.get("errorDetail") or {}
+                    error = (detail.get("message") or chunk.get("error") or "build failed").strip()
+                    log.append(error)
+                aux = chunk.get("aux")
+                if isinstance(aux, dict) and aux.get("ID"):
+                    image_id = aux["ID"]
     except docker.errors.APIError as e:
         error = _short(getattr(e, "explanation", None) or e)
     except docker.errors.DockerException as e:
@@ -276,14 +360,13 @@ def build_image(
     if error is not None:
         tail = "\n".join(list(log)[-LOG_TAIL_LINES:])
         raise ImageBuildError(
-            f"building image {name!r} ({spec.dockerfile}, context {root}) as {ref} failed: "
+            f"building {what} as {tag} failed: "
             f"{error}\n--- last lines of the build log ---\n{tail}",
             log=full_log,
         )
     if image_id is None and not any(line.startswith("Successfully") for line in log):
         raise ImageBuildError(
-            f"building image {name!r} as {ref}: the engine ended the build without an image "
+            f"building {what} as {tag}: the engine ended the build without an image "
             f"id\n--- last lines of the build log ---\n" + "\n".join(list(log)[-LOG_TAIL_LINES:]),
             log=full_log,
         )
-    return ref

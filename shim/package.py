@@ -52,6 +52,10 @@ class PackageError(UserError):
     code = "PackageError"
 
 
+class PackageTargetError(PackageError):
+    """A module or file named on the command line does not exist."""
+
+
 @dataclass(frozen=True)
 class ImageMap:
     """Which image each task is registered with.
@@ -122,7 +126,7 @@ def _import(name: str) -> ModuleType:
         return importlib.import_module(name)
     except ModuleNotFoundError as e:
         if e.name and name.startswith(e.name):
-            raise PackageError(
+            raise PackageTargetError(
                 f"cannot import {name!r}: no module named {e.name!r} (is --source the directory "
                 "that holds it?)"
             ) from None
@@ -133,7 +137,7 @@ def _import(name: str) -> ModuleType:
 
 def _load_file(path: Path) -> ModuleType:
     if not path.is_file():
-        raise PackageError(f"no such file: {path}")
+        raise PackageTargetError(f"no such file: {path}")
     sys.path.insert(0, str(path.resolve().parent))
     name = path.stem
     spec = importlib.util.spec_from_file_location(name, path)

@@ -9,10 +9,11 @@ import sys
 
 import click
 
+from shim.commands.common import ShimGroup, fail, usage
 from shim.errors import ShimError
 
 
-@click.group("connectors", invoke_without_command=True)
+@click.group("connectors", cls=ShimGroup, invoke_without_command=True)
 @click.pass_context
 def connectors_group(ctx: click.Context) -> None:
     """List the connectors installed here (entry-point group shim.connectors)."""
@@ -29,7 +30,10 @@ def connectors_group(ctx: click.Context) -> None:
     for c in found:
         click.echo(f"{c.task_type_name}\tv{c.task_type_version}\t{c.name}\t{connector_source(c)}")
     for f in ConnectorRegistry.failures():
-        click.echo(f"  failed to load entry point {f.name} ({f.value}): {f.error}", err=True)
+        click.echo(
+            f"shim connectors: warning: entry point {f.name} ({f.value}) failed to load: {f.error}",
+            err=True,
+        )
 
 
 @connectors_group.command("serve")
@@ -83,13 +87,9 @@ def serve_cmd(
     try:
         from shim.connectors.service import ServeOptions, load_modules, serve
     except ImportError as e:
-        click.echo(
-            f"shim connectors serve: {e}; install the service's dependencies: "
-            "pip install 'shimkit[connectors]'",
-            err=True,
-        )
-        sys.exit(2)
+        fail(f"{e}; install the service's dependencies: pip install 'shimkit[connectors]'")
     from shim.connectors.registry import ConnectorRegistry
+    from shim.connectors.service import ListenError
 
     try:
         load_modules(modules)
@@ -99,7 +99,8 @@ def serve_cmd(
         ]
         for f in ConnectorRegistry.failures():
             click.echo(
-                f"shim connectors serve: entry point {f.name} failed to load: {f.error}", err=True
+                f"shim connectors serve: warning: entry point {f.name} failed to load: {f.error}",
+                err=True,
             )
 
         def ready(address: str) -> None:
@@ -122,9 +123,10 @@ def serve_cmd(
             ),
             ready,
         )
-    except ShimError as e:
-        click.echo(f"shim connectors serve: {e}", err=True)
-        sys.exit(2)
+    except ListenError as e:
+        fail(str(e))
+    except ShimError as e:  # the options (TLS, an unsafe address, a module) are wrong
+        usage(str(e))
     click.echo("shim connectors serve: stopped", err=True)
 
 
@@ -137,5 +139,4 @@ def status_cmd(run_dir: str) -> None:
     try:
         click.echo(json.dumps(describe_run(run_dir), indent=2, sort_keys=True))
     except (ShimError, FileNotFoundError) as e:
-        click.echo(f"shim connectors status: {e}", err=True)
-        sys.exit(1)
+        fail(str(e))

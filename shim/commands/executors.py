@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from shim.commands.common import ShimCommand
 
-@click.command("executors")
+
+@click.command("executors", cls=ShimCommand)
 def executors_cmd() -> None:
     """List the executors installed here (entry-point group shim.executors) and their aliases."""
     from importlib.metadata import entry_points

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import click
 
+from shim.commands.common import ShimCommand, usage
+
+
+def _no_short_image(ctx: click.Context, param: click.Parameter, value: object) -> None:
+    if value:
+        usage(
+            "-i means --input in shim (shim run -i NAME=VALUE); name the image with --image "
+            "(pyflyte package's -i)"
+        )
+
 
 def _split(values: tuple[str, ...]) -> list[str]:
     """``--pkgs a,b --pkgs c`` -> ``[a, b, c]`` (pyflyte accepts comma-separated lists)."""
     return [p.strip() for v in values for p in v.split(",") if p.strip()]
 
 
-@click.command("package")
+@click.command("package", cls=ShimCommand)
 @click.argument("modules", nargs=-1)
 @click.option(
     "--pkgs",
@@ -30,7 +40,6 @@ def _split(values: tuple[str, ...]) -> list[str]:
 )
 @click.option(
     "--image",
-    "-i",
     "images",
     multiple=True,
     metavar="[NAME=]URI",
@@ -60,6 +69,9 @@ def _split(values: tuple[str, ...]) -> list[str]:
     help="the package file to write",
 )
 @click.option("--force", "-f", is_flag=True, help="overwrite the output file if it exists")
+@click.option(
+    "-i", "short_image", is_flag=True, hidden=True, expose_value=False, callback=_no_short_image
+)
 def package_cmd(
     modules: tuple[str, ...],
     pkgs: tuple[str, ...],
@@ -78,12 +90,11 @@ def package_cmd(
     `flytectl register files --archive flyte-package.tgz --project P --domain D --version V`.
     MODULES are dotted module names or .py files.
     """
-    from shim.errors import ShimError
-    from shim.package import package
+    from shim.package import PackageTargetError, package
 
     targets = [*modules, *_split(pkgs)]
     if not targets:
-        raise click.UsageError("name the modules or packages to package (MODULES or --pkgs)")
+        usage("name the modules or packages to package (MODULES or --pkgs)")
     try:
         members = package(
             targets,
@@ -95,8 +106,8 @@ def package_cmd(
             images=images,
             force=force,
         )
-    except ShimError as e:
-        raise click.ClickException(str(e)) from None
+    except PackageTargetError as e:
+        usage(str(e))
     for m in members:
         click.echo(f"  Packaging {m.task_name} -> {m.member}")
     click.echo(f"Successfully packaged {len(members)} tasks into {output}")

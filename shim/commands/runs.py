@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from shim.commands.common import ShimGroup, fail, usage
 from shim.errors import ShimError
 
 _STORE_HELP = "the runs store, a local path (default: SHIM_LOCAL_STORE or <tmp>/shimkit-runs)"
@@ -19,13 +20,8 @@ def _store(store: str | None) -> Any:
 
     runs = RunStore(store)
     if not runs.local:
-        _fail(f"`shim runs` reads a local store only, not {runs.root}")
+        usage(f"`shim runs` reads a local store only, not {runs.root}")
     return runs
-
-
-def _fail(message: str) -> None:
-    click.echo(f"shim runs: {message}", err=True)
-    sys.exit(1)
 
 
 def _when(iso: str | None) -> str:
@@ -53,7 +49,7 @@ def _as_json(record: Any) -> dict[str, Any]:
     return data
 
 
-@click.group("runs", invoke_without_command=True)
+@click.group("runs", cls=ShimGroup, invoke_without_command=True)
 @click.option("--store", default=None, help=_STORE_HELP)
 @click.pass_context
 def runs_group(ctx: click.Context, store: str | None) -> None:
@@ -96,8 +92,8 @@ def show_cmd(run: str, store: str | None, as_json: bool) -> None:
     runs = _store(store)
     try:
         record = runs.get(run)
-    except ShimError as e:
-        _fail(str(e))
+    except ShimError as e:  # no such run: a name that matches nothing
+        usage(str(e))
     if as_json:
         click.echo(json.dumps(_as_json(record), indent=1))
         return
@@ -157,7 +153,7 @@ def clean_cmd(store: str | None, everything: bool, keep: int | None) -> None:
     try:
         n = 0 if everything else (keep if keep is not None else keep_runs())
     except ShimError as e:
-        _fail(str(e))
+        fail(str(e))
     removed = runs.prune(n)
     click.echo(f"removed {len(removed)} run{'s' if len(removed) != 1 else ''} from {runs.root}")
 
@@ -189,6 +185,7 @@ def resume_cmd(
     import logging
     import os
 
+    from shim.commands.common import EXIT_FAILED
     from shim.commands.run import failure_text, show
     from shim.connectors.local import STATE_DIR, resume_connector_run
     from shim.errors import TaskFailedError
@@ -199,10 +196,10 @@ def resume_cmd(
     runs = _store(store)
     try:
         record = runs.get(run)
-    except ShimError as e:
-        _fail(str(e))
+    except ShimError as e:  # no such run: a name that matches nothing
+        usage(str(e))
     if not os.path.exists(os.path.join(record.dir, STATE_DIR, "state.json")):
-        _fail(
+        usage(
             f"run {record.name} ({record.task}, runner {record.runner}) is not a connector run: "
             "only a connector run has a job to resume; run the task again instead "
             f"(`shim run FILE.py:TASK --name {record.name}`)"
@@ -212,25 +209,25 @@ def resume_cmd(
         try:
             importlib.import_module(name)
         except Exception as e:
-            _fail(f"cannot import module {name!r}: {type(e).__name__}: {e}")
+            fail(f"cannot import module {name!r}: {type(e).__name__}: {e}")
     try:
         attempt = RunStore(runs.root).start(task=record.task, runner="connector", name=record.name)
     except ShimError as e:
-        _fail(str(e))
+        fail(str(e))
     status, code = FAILED, None
     try:
         result = resume_connector_run(record.dir, abort=abort, timeout=timeout)
         status = SUCCEEDED
     except TaskFailedError as e:
         code = e.code
-        click.echo(failure_text(e).replace("shim run:", "shim runs resume:", 1), err=True)
-        sys.exit(1)
+        click.echo(failure_text(e, command="shim runs resume"), err=True)
+        sys.exit(EXIT_FAILED)
     except KeyboardInterrupt:
         status = INTERRUPTED
         raise
     except (ShimError, ValueError) as e:
         code = type(e).__name__
-        _fail(str(e))
+        fail(str(e))
     finally:
         attempt.finish(status, code)
     click.echo(show(result, 10))

@@ -380,6 +380,10 @@ class ServeError(UserError):
     code = "ServeFailed"
 
 
+class ListenError(ServeError):
+    """The options are fine but the address cannot be listened on (in use, not this host's)."""
+
+
 @dataclass(frozen=True)
 class ServeOptions:
     host: str = "127.0.0.1"
@@ -447,9 +451,9 @@ async def _serve(opts: ServeOptions, ready: Callable[[str], None] | None) -> Non
             server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
         )
     except RuntimeError as e:
-        raise ServeError(f"cannot listen on {address}: {e}") from None
+        raise ListenError(f"cannot listen on {address}: {e}") from None
     if port == 0:
-        raise ServeError(f"cannot listen on {address} (in use, or not an address of this host)")
+        raise ListenError(f"cannot listen on {address} (in use, or not an address of this host)")
     await server.start()
     serving = health_pb2.HealthCheckResponse.SERVING
     for name in ("", "flyteidl.service.AsyncAgentService", "flyteidl.service.AgentMetadataService"):

@@ -49,12 +49,29 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+_POSITIONALS = """\
+positional arguments (after --, as the task template's args give them):
+  TEMPLATE              URL of the task template, task.pb ({{.taskTemplatePath}})
+  RESOLVER-ARGS...      what the resolver needs to find the task's code:
+                          default resolver: EXECUTOR, the executor class as
+                          module.Class (e.g. shim_sqlite3.executor.SQLite3TaskExecutor)
+                          function resolver: task-module MODULE task-name NAME
+
+exit status: 0 when outputs.pb or error.pb was written (a failed task included, unless
+FLYTE_FAIL_ON_ERROR is true), 2 for a wrong command line, 1 when no document could be
+written."""
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="shim execute",
+        usage="shim execute [options] -- TEMPLATE RESOLVER-ARGS...",
         add_help=True,
         allow_abbrev=False,
-        description="Run a pre-built task from its template (the container entrypoint).",
+        description="Run a pre-built task from its template (the container entrypoint; "
+        "pyflyte-execute in the images).",
+        epilog=_POSITIONALS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--inputs", help="URL of inputs.pb (a LiteralMap)")
     p.add_argument("--output-prefix", help="where outputs.pb or error.pb is written")
@@ -69,7 +86,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="run the work in a child process and report its abrupt death",
     )
-    p.add_argument("--no-supervise", dest="supervise", action="store_false")
+    p.add_argument(
+        "--no-supervise",
+        dest="supervise",
+        action="store_false",
+        help="run the work in this process (default: SHIM_SUPERVISE)",
+    )
     # accepted for compatibility with pyflyte-execute, and ignored
     p.add_argument("--test", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--dynamic-addl-distro", help=argparse.SUPPRESS)

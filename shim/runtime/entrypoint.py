@@ -121,7 +121,7 @@ def run(
     progress = progress or Progress()
     if not args.output_prefix:
         errordoc.print_line(
-            "--output-prefix is required (absent or unrendered); no error document "
+            "error: --output-prefix is required (absent or unrendered); no error document "
             "can be written without it"
         )
         return 2

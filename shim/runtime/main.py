@@ -22,7 +22,7 @@ def execute_main(argv: list[str]) -> int:
     try:
         args = parse_execute_args(argv)
     except UsageError as e:
-        print(f"shim execute: {e} (see shim execute --help)", file=sys.stderr)
+        print(f"shim execute: error: {e} (see 'shim execute --help')", file=sys.stderr)
         return 2
     from shim import envconf
 

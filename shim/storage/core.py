@@ -6,8 +6,9 @@ import builtins
 import contextlib
 import dataclasses
 import os
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
@@ -223,15 +224,17 @@ class Storage:
                     _local.copy_file(src_path, local_path(dst))
         elif src_local:
             path = _check_source(op, local_path(src), src, dst)
-            self._remote(op, dst, lambda fs, p: fs.put_file(path, p), cancel=cancel)
+            with _progress(f"upload to {dst}") as kw:
+                self._remote(op, dst, lambda fs, p: fs.put_file(path, p, **kw), cancel=cancel)
         elif dst_local:
             target = local_path(dst)
+            with _progress(f"download of {src}") as kw:
 
-            def download(fs: Any, p: str) -> None:
-                with _local.atomic_path(target, fsync=False) as tmp:
-                    fs.get_file(p, tmp)
+                def download(fs: Any, p: str) -> None:
+                    with _local.atomic_path(target, fsync=False) as tmp:
+                        fs.get_file(p, tmp, **kw)
 
-            self._remote(op, src, download, cancel=cancel)
+                self._remote(op, src, download, cancel=cancel)
         else:
 
             def copy(fs: Any, p: str) -> None:
@@ -401,6 +404,29 @@ class _LocalErrors:
         # a path too long, a read-only or invalid location: a retry fails the same way
         err.recoverable = _local.retry_can_fix(exc)
         raise err from exc
+
+
+@contextlib.contextmanager
+def _progress(label: str) -> Iterator[dict[str, Any]]:
+    """fsspec's ``callback=`` argument reporting a copy's bytes to the progress display that
+    a command opened (:mod:`shim.progress`); no argument at all when none is open. A display
+    can only be open once its module is loaded, so the container's path imports nothing."""
+    progress = sys.modules.get("shim.progress")
+    if progress is None or progress.current() is None:
+        yield {}
+        return
+    from fsspec.callbacks import Callback
+
+    class _Report(Callback):
+        def set_size(self, size: int) -> None:
+            self.value = 0  # a retried attempt starts over
+            super().set_size(size)
+
+        def call(self, *args: Any, **kwargs: Any) -> None:
+            rep.update(self.value or 0, self.size)
+
+    with progress.transfer(label) as rep:
+        yield {"callback": _Report()}
 
 
 def _interruption(exc: BaseException, futures: list[Any]) -> bool:

@@ -149,6 +149,17 @@ class DataFrame:
         files = self._files()
         return pq.read_schema(files[0]) if files else pa.schema([])
 
+    @property
+    def num_rows(self) -> int:
+        """The number of rows, read from the parquet footers only (no data is loaded)."""
+        import pyarrow.parquet as pq
+
+        if self._reader is not None:
+            self._table, self._reader = self._reader.read_all(), None
+        if self._table is not None:
+            return self._table.num_rows
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in self._files())
+
     # --- reading ----------------------------------------------------------------------------
 
     def to_arrow(self) -> pyarrow.Table:

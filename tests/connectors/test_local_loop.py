@@ -378,7 +378,8 @@ def test_resume_refuses_a_run_that_is_not_a_connector_run(store):
         text=True,
         timeout=60,
     )
-    assert res.returncode == 1
+    assert res.returncode == 2
+    assert "shim runs resume: error: run plain" in res.stderr
     assert "is not a connector run" in res.stderr and "Traceback" not in res.stderr
 
 

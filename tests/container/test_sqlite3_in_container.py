@@ -102,7 +102,8 @@ def test_shim_run_in_container_prints_the_reason(sqlite3_image, docker_client, t
     assert proc.returncode == 1
     first = proc.stderr.splitlines()[0]
     assert first == (
-        'shim run: task failed: USER:QueryError (NON_RECOVERABLE, USER): near "SELEC": syntax error'
+        "shim run: error: task failed: "
+        'USER:QueryError (NON_RECOVERABLE, USER): near "SELEC": syntax error'
     ), proc.stderr
     assert proc.stderr.count('near "SELEC"') == 1 and "Traceback" not in proc.stderr
 

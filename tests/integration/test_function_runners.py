@@ -89,7 +89,7 @@ def test_shim_package_function_tasks(tmp_path):
             "flows",
             "--source",
             str(tmp_path / "src"),
-            "-i",
+            "--image",
             "reg/img:1",
             "-o",
             str(out),
@@ -136,7 +136,7 @@ def test_run_target_that_is_not_a_task(tmp_path, monkeypatch):
     path = tmp_path / "cli_not_task.py"
     path.write_text("x = 1\n")
     r = CliRunner().invoke(cli, ["run", f"{path}:x"])
-    assert r.exit_code == 1 and "not a shimkit task" in r.stderr
+    assert r.exit_code == 2 and "not a shimkit task" in r.stderr
 
 
 def test_script_with_runner_subprocess_in_a_package(tmp_path):

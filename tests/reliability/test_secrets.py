@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from shim.testing import SecretScanner, assert_no_secret, task_fails
 from tests.reliability import executors as rex
 from tests.reliability.helpers import (
     classification,
@@ -38,11 +39,8 @@ def run_with_secret(tmp_path: Path, mode: str, source: str, supervise: bool):
 
 
 def scan(tmp_path: Path, proc) -> None:
-    """The secret appears in no output and in no file the run wrote (except its own file)."""
-    assert SECRET not in proc.stdout and SECRET not in proc.stderr
-    needle = SECRET.encode()
-    for rel in files_under(tmp_path / "run"):
-        assert needle not in (tmp_path / "run" / rel).read_bytes(), rel
+    """The secret, in no form, in the output or in a file the run wrote (except its own)."""
+    assert_no_secret(SECRET, tmp_path / "run", stdout=proc.stdout, stderr=proc.stderr)
 
 
 @pytest.mark.parametrize("supervise", [False, True])
@@ -105,13 +103,6 @@ PEM = (
 TOKEN = r"tk.9*(a|b)+[x-z]{2}^$\d?.end-7f3c"
 
 
-def pieces(value: str) -> list[str]:
-    """What must not appear anywhere: each line of the value (and the value, escaped)."""
-    out = [line.strip() for line in value.splitlines() if len(line.strip()) >= 4]
-    out += [value.strip(), repr(value)[1:-1]]
-    return out
-
-
 def leak_run(tmp_path: Path, secret: str, mode: str, supervise: bool, source: str = "env"):
     task = make_task(
         rex.LeaksSecret, inputs={"group": str, "key": str, "mode": str}, outputs={"n": int}
@@ -128,9 +119,8 @@ def leak_run(tmp_path: Path, secret: str, mode: str, supervise: bool, source: st
 
 
 def assert_clean(texts: dict[str, str], secret: str) -> None:
-    for where, text in texts.items():
-        for piece in pieces(secret):
-            assert piece not in text, f"{piece!r} leaked into {where}"
+    """No form of the secret (each line of it, the value, escaped) in any of ``texts``."""
+    SecretScanner(secret).check(**texts)
 
 
 def run_files(tmp_path: Path) -> dict[str, str]:
@@ -188,25 +178,17 @@ def test_secret_in_the_supervisors_tail_is_redacted(tmp_path, secret, mode):
     assert_clean({"supervisor line": tail}, secret)
 
 
-def test_local_caller_never_sees_a_secret(tmp_path, monkeypatch, capfd):
+@pytest.mark.parametrize("shim_runner", ["inprocess", "subprocess"], indirect=True)
+@pytest.mark.parametrize("mode", ["message", "nested"])
+def test_local_caller_never_sees_a_secret(tmp_path, monkeypatch, shim_run, secret_scanner, mode):
     """In-process and subprocess runs: neither the TaskFailedError (str, message) nor what
-    is printed carries a line of the key."""
-    from shim import TaskFailedError
-
-    monkeypatch.setenv("SHIM_LOCAL_STORE", str(tmp_path / "store"))
+    is printed nor a file of the run carries a line of the key."""
     monkeypatch.setenv("FLYTE_SECRETS_DEFAULT_DIR", str(tmp_path / "none"))
-    monkeypatch.setenv("_FSEC_GCP_KEY", PEM)
+    monkeypatch.setenv("_FSEC_GCP_KEY", secret_scanner.add(PEM))
     task = make_task(
         rex.LeaksSecret, inputs={"group": str, "key": str, "mode": str}, outputs={"n": int}
     )
-    for runner in ("inprocess", "subprocess"):
-        for mode in ("message", "nested"):
-            with pytest.raises(TaskFailedError) as ei:
-                task(group="gcp", key="key", mode=mode, runner=runner)
-            e = ei.value
-            out = capfd.readouterr()
-            assert_clean(
-                {"str": str(e), "message": e.error_message, "out": out.out, "err": out.err},
-                PEM,
-            )
-            assert "[redacted]" in e.error_message, (runner, mode)
+    code = "USER:RuntimeError" if mode == "nested" else "USER:ValueError"
+    with task_fails(code=code, kind="NON_RECOVERABLE", message="[redacted]") as failure:
+        shim_run(task, group="gcp", key="key", mode=mode)
+    secret_scanner.check(str=str(failure[0]), message=failure[0].error_message)

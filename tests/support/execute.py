@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from shim import idl
-from shim.local.staging import Stage, render_args
+from shim.local.staging import Stage
 from shim.storage import default_storage, join
-from shim.task.serialize import to_bytes
-from shim.task.template import SerializationContext
+from shim.testing import read_error_document, stage
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,18 +29,7 @@ class Staged:
 
 def stage_task(task: Any, inputs: dict[str, Any], base: str) -> Staged:
     """Write task.pb and inputs.pb under ``base`` and render the task's container args."""
-    from shim.types import TransferContext, python_to_literal_map
-
-    storage = default_storage()
-    stage = Stage(base)
-    sctx = SerializationContext()
-    storage.put_bytes(stage.template, to_bytes(task, sctx))
-    scratch = Path(os.environ.get("TMPDIR", "/tmp"))
-    ctx = TransferContext(storage=storage, raw_output_prefix=stage.input_data, scratch_dir=scratch)
-    lm = python_to_literal_map(inputs, task.interface.inputs, ctx, what="input")
-    storage.put_bytes(stage.inputs, idl.serialize(lm))
-    args = render_args(task.container_args(sctx), stage.values())
-    return Staged(stage, args[1:])
+    return Staged(Stage(base), stage(task, inputs, base))
 
 
 def shim_execute(
@@ -62,16 +50,7 @@ def shim_execute(
 
 def read_error(prefix: str) -> Any | None:
     """The parsed ContainerError under ``prefix`` or None."""
-    storage = default_storage()
-    try:
-        names = [u for u in storage.list(prefix) if u.rsplit("/", 1)[-1].startswith("error")]
-    except FileNotFoundError:
-        return None
-    if not names:
-        return None
-    doc = idl.ErrorDocument()
-    doc.ParseFromString(storage.get_bytes(names[0]))
-    return doc.error
+    return read_error_document(prefix)
 
 
 def read_outputs(prefix: str) -> Any | None:

@@ -106,7 +106,7 @@ def test_run_failure_prints_code_kind_and_reason_once(
     r = CliRunner().invoke(cli, ["run", target, "--runner", runner])
     assert r.exit_code == 1
     first = r.stderr.splitlines()[0]
-    assert first.startswith(f"shim run: task failed: {head}: "), r.stderr
+    assert first.startswith(f"shim run: error: task failed: {head}: "), r.stderr
     assert reason in first
     assert r.stderr.count(reason) == 1, r.stderr
     assert "Traceback" not in r.stderr and "shim execute:" not in r.stderr
@@ -114,7 +114,7 @@ def test_run_failure_prints_code_kind_and_reason_once(
     v = CliRunner().invoke(cli, ["run", target, "--runner", runner, "--verbose"])
     assert v.exit_code == 1
     assert "Traceback" in v.stderr and "Message:" in v.stderr
-    assert f"shim run: task failed: {head}: " in v.stderr
+    assert f"shim run: error: task failed: {head}: " in v.stderr
 
 
 @pytest.mark.parametrize(
@@ -142,8 +142,9 @@ def test_run_bad_inputs(task_file, args, needle):
 )
 def test_run_bad_targets(task_file, target, needle):
     r = CliRunner().invoke(cli, ["run", target.format(file=task_file)])
-    assert r.exit_code == 1
+    assert r.exit_code == 2
     assert needle in r.stderr
+    assert r.stderr.startswith("shim run: error: ")
 
 
 def test_inspect_each_document_kind(tmp_path):

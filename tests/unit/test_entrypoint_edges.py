@@ -142,7 +142,7 @@ def test_shim_run_refuses_a_file_that_shadows_a_module(tmp_path):
     path = tmp_path / "sqlite3.py"
     path.write_text("x = 1\n")
     r = CliRunner().invoke(cli, ["run", f"{path}:x"])
-    assert r.exit_code == 1 and "rename the file" in r.stderr
+    assert r.exit_code == 2 and "rename the file" in r.stderr
     assert sys.modules["sqlite3"].__file__ != str(path)
 
 

@@ -250,7 +250,7 @@ def test_shim_runs_list_show_clean(task_file, store):
     assert dict(ln.split(None, 1) for ln in r.stdout.splitlines())["outputs"].endswith("outputs.pb")
 
     r = invoke("runs", "show", "zz")
-    assert r.exit_code == 1 and "no run 'zz'" in r.stderr
+    assert r.exit_code == 2 and "no run 'zz'" in r.stderr
 
     r = invoke("runs", "clean", "--keep", "2")
     assert r.exit_code == 0 and "removed 2 runs" in r.stdout
@@ -268,7 +268,7 @@ def test_shim_runs_clean_keeps_running_runs(store):
 
 def test_shim_runs_refuses_a_remote_store():
     r = CliRunner().invoke(cli, ["runs", "list", "--store", "s3://bucket/runs"])
-    assert r.exit_code == 1 and "local store only" in r.stderr
+    assert r.exit_code == 2 and "local store only" in r.stderr
 
 
 def test_shim_runs_clean_usage(store):
