@@ -78,6 +78,16 @@ Duration = duration_pb2.Duration
 __all__ = [name for name in dir() if name[0].isupper()]
 
 
+def enum_name(enum, value: int) -> str:
+    """The name of ``value`` in a protobuf ``enum`` (``SimpleType``, ``ContainerError.Kind``,
+    ...), or ``UNKNOWN(<value>)`` for a value this flyteidl does not define (a newer writer, a
+    corrupt document): reading a document never fails on it."""
+    try:
+        return enum.Name(value)
+    except ValueError:
+        return f"UNKNOWN({value})"
+
+
 def serialize(message) -> bytes:
     """Deterministic bytes for a message: map entries sorted, so equal messages give equal bytes."""
     return message.SerializeToString(deterministic=True)

@@ -395,7 +395,7 @@ def _type_text(lt: Any) -> str:
     if which == "simple":
         from shim import idl
 
-        return idl.SimpleType.Name(lt.simple).lower()
+        return idl.enum_name(idl.SimpleType, lt.simple).lower()
     if which == "collection_type":
         return f"list[{_type_text(lt.collection_type)}]"
     if which == "map_value_type":
@@ -481,7 +481,8 @@ def _body_lines(f: Found) -> list[str]:
 
         e = f.msg.error
         head = (
-            f"{e.code} ({idl.ContainerError.Kind.Name(e.kind)}, {idl.ErrorOrigin.Name(e.origin)})"
+            f"{e.code} ({idl.enum_name(idl.ContainerError.Kind, e.kind)}, "
+            f"{idl.enum_name(idl.ErrorOrigin, e.origin)})"
         )
         reason = reason_of(e.message, e.code).splitlines()
         return [

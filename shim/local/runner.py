@@ -317,8 +317,8 @@ def read_error(storage: Any, prefix: str) -> TaskFailedError | None:
     e = doc.error
     return TaskFailedError(
         code=e.code,
-        kind=idl.ContainerError.Kind.Name(e.kind),
-        origin=idl.ErrorOrigin.Name(e.origin),
+        kind=idl.enum_name(idl.ContainerError.Kind, e.kind),
+        origin=idl.enum_name(idl.ErrorOrigin, e.origin),
         message=redactor()(e.message),
     )
 

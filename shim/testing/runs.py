@@ -246,8 +246,8 @@ def assert_error_document(
     _check(
         f"the error document at {os.fspath(location)}",
         err.code,
-        idl.ContainerError.Kind.Name(err.kind),
-        idl.ErrorOrigin.Name(err.origin),
+        idl.enum_name(idl.ContainerError.Kind, err.kind),
+        idl.enum_name(idl.ErrorOrigin, err.origin),
         err.message,
         expect_code=code,
         expect_kind=kind,

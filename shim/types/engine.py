@@ -271,7 +271,7 @@ def describe_type(lt: idl.LiteralType) -> str:
     """A compact text form of a LiteralType, for messages."""
     kind = lt.WhichOneof("type")
     if kind == "simple":
-        return idl.SimpleType.Name(lt.simple)
+        return idl.enum_name(idl.SimpleType, lt.simple)
     if kind == "collection_type":
         return f"collection<{describe_type(lt.collection_type)}>"
     if kind == "map_value_type":
@@ -281,7 +281,7 @@ def describe_type(lt: idl.LiteralType) -> str:
     if kind == "enum_type":
         return f"enum{list(lt.enum_type.values)}"
     if kind == "blob":
-        return f"blob<{idl.BlobType.BlobDimensionality.Name(lt.blob.dimensionality)}>"
+        return f"blob<{idl.enum_name(idl.BlobType.BlobDimensionality, lt.blob.dimensionality)}>"
     return kind or "empty"
 
 

@@ -311,7 +311,7 @@ def test_documented_example_runs(image, store):
         env=child_env(),
     )
     assert out.returncode == 0, out.stderr
-    assert "words: 6" in out.stdout and "top: ['to', 'be']" in out.stdout
+    assert "words: 6" in out.stdout and '"to",\n    "be"' in out.stdout  # a list: as JSON
 
 
 # --- through the service, with the platform stand-in -----------------------------------------

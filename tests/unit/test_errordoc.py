@@ -130,3 +130,18 @@ def test_error_document_round_trip_keeps_the_reason(tmp_path):
     Storage().put_bytes(str(tmp_path / "error.pb"), idl.serialize(errordoc.error_document(c)))
     e = read_error(Storage(), str(tmp_path))
     assert str(e) == "USER:ValueError (NON_RECOVERABLE, USER): bad value\nsecond line"
+
+
+def test_an_error_document_with_values_this_flyteidl_does_not_name_is_read(tmp_path):
+    """A newer (or corrupt) writer's kind and origin: read as UNKNOWN(n), never a crash."""
+    from shim.local.runner import read_error
+
+    doc = idl.ErrorDocument()
+    doc.error.code = "USER:Future"
+    doc.error.message = "from a newer writer"
+    doc.error.kind = 7
+    doc.error.origin = 9
+    Storage().put_bytes(str(tmp_path / "error.pb"), idl.serialize(doc))
+    e = read_error(Storage(), str(tmp_path))
+    assert (e.kind, e.origin) == ("UNKNOWN(7)", "UNKNOWN(9)")
+    assert str(e) == "USER:Future (UNKNOWN(7), UNKNOWN(9)): from a newer writer"
