@@ -12,11 +12,13 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml executors/sqlite3/pyproject.toml
+# The SQLite executor's reader is compiled (executors/sqlite3/src/_native.c): a failed build is
+# an error here (SHIM_SQLITE3_NATIVE=require) that names what to install.
+$(STAMP): pyproject.toml executors/sqlite3/pyproject.toml executors/sqlite3/setup.py executors/sqlite3/src/_native.c
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "shimkit needs Python >= 3.11 (set PYTHON=python3.11)")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' -e executors/sqlite3
+	SHIM_SQLITE3_NATIVE=require $(PY) -m pip install -q --disable-pip-version-check -e '.[dev]' -e executors/sqlite3
 	touch $(STAMP)
 
 test: install

@@ -104,6 +104,7 @@ _MAX_SQL_IN_MESSAGE = 1000
 _NULL, _INT, _FLOAT, _STR, _BLOB = range(5)
 _ARROW_TYPES = [pa.null(), pa.int64(), pa.float64(), pa.string(), pa.binary()]
 _RANK_OF_PYTYPE = {int: _INT, float: _FLOAT, str: _STR, bytes: _BLOB}
+_ARROW_PYTYPES = [type(None), int, float, str, bytes]
 
 
 class QueryError(UserError):
@@ -282,11 +283,13 @@ def _to_arrow(values: Sequence[Any], rank: int, has_null: bool, via_buffers: boo
 def _build_array(
     values: Sequence[Any], rank: int, kinds: set[type], via_buffers: bool = False
 ) -> pa.Array | pa.ChunkedArray:
-    """Arrow array of ``rank`` from the Python values of one column of one chunk."""
+    """Arrow array of ``rank`` (at least the rank of every value) from the Python values of one
+    column of one chunk, whose storage classes are ``kinds``."""
     if rank == _NULL:
         return pa.nulls(len(values))
     has_null = _NONE_TYPE in kinds
-    if len(kinds) - has_null > 1:  # mixed storage classes: convert in Python, by the rules
+    own = _ARROW_PYTYPES[rank]
+    if any(k is not own and k is not _NONE_TYPE for k in kinds):  # convert, by the rules
         if rank == _FLOAT:
             values = [float(v) if type(v) is int else v for v in values]
         elif rank == _STR:
@@ -351,9 +354,9 @@ def _float_texts(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     return one(arr)
 
 
-def _native_array(rows: int, column: tuple[int, int, Any, Any, Any]) -> pa.Array:
+def _native_array(rows: int, column: tuple[int, int, Any, Any, Any, bool]) -> pa.Array:
     """The Arrow array of one column of a batch from the native reader."""
-    rank, nulls, validity, offsets, data = column
+    rank, nulls, validity, offsets, data, _ = column
     if rank == _NULL:
         return pa.nulls(rows)
     buffers = [None if validity is None else pa.py_buffer(validity)]
@@ -383,6 +386,22 @@ def _unique_names(names: Sequence[str]) -> list[str]:
 # --- writing -----------------------------------------------------------------------------------
 
 
+class _Restart(Exception):
+    """Read the query again with each column starting at ``ranks``.
+
+    A column that held both INTEGER and REAL values is float64 in what was already read (an
+    INTEGER 1 became 1.0). When a later batch brings TEXT (or BLOB) into it, the rules give
+    ``"1"`` for that INTEGER, which the float64 no longer tells apart from a REAL 1.0, so
+    the result is read again from the start with the column typed text from the first row.
+    Each restart moves at least one column past float64 for good: at most one per column,
+    and only for this mix (INTEGER and REAL, then TEXT or BLOB in a later batch).
+    """
+
+    def __init__(self, ranks: list[int]) -> None:
+        super().__init__(ranks)
+        self.ranks = ranks
+
+
 class _ParquetSink:
     """Accumulates chunks, widens column types when needed, writes row groups.
 
@@ -391,10 +410,20 @@ class _ParquetSink:
     row group is being written while the next one accumulates: memory stays bounded.
     """
 
-    def __init__(self, target: Path, names: list[str], batch_rows: int, max_batch_bytes: int):
+    def __init__(
+        self,
+        target: Path,
+        names: list[str],
+        batch_rows: int,
+        max_batch_bytes: int,
+        ranks: list[int] | None = None,
+    ):
         self.target = target
         self.names = names
-        self.ranks = [_NULL] * len(names)
+        self.ranks = list(ranks) if ranks else [_NULL] * len(names)
+        # columns typed float64 that hold INTEGER values: widening them to text later would
+        # write "1.0" where the rules say "1" (see _Restart)
+        self.ints_as_floats = [False] * len(names)
         self.batch_rows = batch_rows
         self.max_batch_bytes = max_batch_bytes
         self.pending: list[pa.Table] = []
@@ -436,13 +465,19 @@ class _ParquetSink:
         new_ranks = [max(r, a[0]) for r, a in zip(self.ranks, analysed, strict=True)]
         if new_ranks != self.ranks:
             self._widen_all(new_ranks)
+        # each value converted straight to the column's type: building at the chunk's own
+        # type first would turn an INTEGER into "0.0" in a text column whose chunk also holds
+        # a REAL (and no TEXT), where the rules say "0"
         arrays = [
-            _widen(_build_array(col, rank, kinds, self.via_buffers), rank, target)
-            for col, (rank, kinds), target in zip(columns, analysed, self.ranks, strict=True)
+            _build_array(col, target, kinds, self.via_buffers)
+            for col, (_, kinds), target in zip(columns, analysed, self.ranks, strict=True)
         ]
+        for i, ((_, kinds), target) in enumerate(zip(analysed, self.ranks, strict=True)):
+            if target == _FLOAT and int in kinds:
+                self.ints_as_floats[i] = True
         self._append(pa.Table.from_arrays(arrays, schema=self.schema()))
 
-    def add_native(self, rows: int, columns: list[tuple[int, int, Any, Any, Any]]) -> None:
+    def add_native(self, rows: int, columns: list[tuple[int, int, Any, Any, Any, bool]]) -> None:
         """Add a batch of the native reader (its columns are at least as wide as ours)."""
         new_ranks = [max(r, c[0]) for r, c in zip(self.ranks, columns, strict=True)]
         if new_ranks != self.ranks:
@@ -451,6 +486,9 @@ class _ParquetSink:
             _widen(_native_array(rows, c), c[0], target)
             for c, target in zip(columns, self.ranks, strict=True)
         ]
+        for i, c in enumerate(columns):
+            if c[5] and self.ranks[i] == _FLOAT:
+                self.ints_as_floats[i] = True
         self._append(pa.Table.from_arrays(arrays, schema=self.schema()))
 
     def _append(self, table: pa.Table) -> None:
@@ -468,6 +506,11 @@ class _ParquetSink:
         return pa.Table.from_arrays(cols, schema=self.schema())
 
     def _widen_all(self, new_ranks: list[int]) -> None:
+        for i, (old, new) in enumerate(zip(self.ranks, new_ranks, strict=True)):
+            if self.ints_as_floats[i] and new >= _STR:
+                raise _Restart(new_ranks)
+            if old == _INT and new == _FLOAT:
+                self.ints_as_floats[i] = True
         old_ranks, self.ranks = self.ranks, new_ranks
         self.pending = [self._widen_table(t, old_ranks, new_ranks) for t in self.pending]
         if self.writer is None:
@@ -549,11 +592,18 @@ def query_to_parquet(
     out.mkdir(parents=True, exist_ok=True)
     target = out / RESULT_FILE
     sink: _ParquetSink | None = None
+    ranks: list[int] | None = None
     try:
-        if native is not None:
-            sink = _read_native(native, path, sql, params, target, batch_rows, immutable)
-        else:
-            sink = _read_stdlib(path, sql, params, target, batch_rows, immutable)
+        while sink is None:
+            try:
+                if native is not None:
+                    sink = _read_native(
+                        native, path, sql, params, target, batch_rows, immutable, ranks
+                    )
+                else:
+                    sink = _read_stdlib(path, sql, params, target, batch_rows, immutable, ranks)
+            except _Restart as restart:
+                ranks = restart.ranks
         schema = sink.close()
         return ResultInfo(num_rows=sink.num_rows, schema=schema, files=[target])
     except BaseException:
@@ -578,6 +628,7 @@ def _read_native(
     target: Path,
     batch_rows: int,
     immutable: bool,
+    ranks: list[int] | None,
 ) -> _ParquetSink:
     uri = _readonly_uri(path, immutable)
     try:
@@ -587,12 +638,12 @@ def _read_native(
     sink: _ParquetSink | None = None
     try:
         try:
-            names = reader.execute(sql, params if params is not None else ())
+            names = reader.execute(sql, params if params is not None else (), ranks)
         except native.Error as exc:
             raise _query_error(exc, sql, path) from exc
         if names is None:
             raise _no_rows(sql)
-        sink = _ParquetSink(target, _unique_names(names), batch_rows, _MAX_BATCH_BYTES)
+        sink = _ParquetSink(target, _unique_names(names), batch_rows, _MAX_BATCH_BYTES, ranks)
         while True:
             try:
                 batch = reader.fetch(batch_rows, _MAX_BATCH_BYTES)
@@ -610,19 +661,27 @@ def _read_native(
 
 
 def _read_stdlib(
-    path: Path, sql: str, params: Any, target: Path, batch_rows: int, immutable: bool
+    path: Path,
+    sql: str,
+    params: Any,
+    target: Path,
+    batch_rows: int,
+    immutable: bool,
+    ranks: list[int] | None,
 ) -> _ParquetSink:
     con = connect_readonly(path, immutable=immutable)
     sink: _ParquetSink | None = None
     try:
         try:
             cursor = con.execute(sql, params if params is not None else ())
-        except (sqlite3.Error, sqlite3.Warning) as exc:  # Warning: older "one statement" error
+        except (sqlite3.Error, sqlite3.Warning, OverflowError, ValueError) as exc:
+            # Warning: older "one statement" error; OverflowError: an int parameter beyond
+            # 64 bits; ValueError: a NUL character in the query
             raise _query_error(exc, sql, path) from exc
         if cursor.description is None:
             raise _no_rows(sql)
         names = _unique_names([d[0] for d in cursor.description])
-        sink = _ParquetSink(target, names, batch_rows, _MAX_BATCH_BYTES)
+        sink = _ParquetSink(target, names, batch_rows, _MAX_BATCH_BYTES, ranks)
         fetch = min(batch_rows, _FETCH_ROWS)
         while True:
             try:

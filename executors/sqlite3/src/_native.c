@@ -211,8 +211,16 @@ typedef struct {
     Buf data;    /* int64 / float64 values, or the bytes of TEXT/BLOB values */
     Buf offsets; /* int32 offsets into data for TEXT/BLOB: rows + 1 of them */
     Buf valid;   /* one byte per row, 1 = value, 0 = NULL (packed into bits when returned) */
+    Buf ints;    /* IntAt: the INTEGER values of a REAL column in this batch, as they were */
     Py_ssize_t nulls;
 } Column;
+
+/* An INTEGER held by a REAL column: kept so that, if the column becomes TEXT within the same
+ * batch, it is written as str(int) ("1"), not as the repr of its float ("1.0"). */
+typedef struct {
+    int64_t row;
+    int64_t value;
+} IntAt;
 
 /* What a batch needs while the GIL is released. */
 typedef struct {
@@ -289,22 +297,39 @@ static int promote(Batch *b, Column *col, int rank, Py_ssize_t rows) {
     } else if (old == RANK_INT && rank == RANK_FLOAT) {
         int64_t *iv = (int64_t *)col->data.p;
         double *dv = (double *)col->data.p;
-        for (Py_ssize_t k = 0; k < rows; k++) dv[k] = (double)iv[k];
+        for (Py_ssize_t k = 0; k < rows; k++) {
+            if (valid[k]) {
+                IntAt at = {k, iv[k]};
+                if (buf_put(&col->ints, &at, sizeof at)) goto nomem;
+            }
+            dv[k] = (double)iv[k];
+        }
     } else if (old == RANK_INT || old == RANK_FLOAT) { /* numbers -> their text */
         Buf numbers = col->data;
         col->data = (Buf){0};
         col->offsets.len = 0;
         col->rank = rank;
+        const IntAt *ints = (const IntAt *)col->ints.p;
+        size_t nints = col->ints.len / sizeof(IntAt), next = 0;
+        PyThreadState *ts = b->ts;
+        if (old == RANK_FLOAT && ts) { /* repr() needs the GIL: take it once for the loop */
+            PyEval_RestoreThread(ts);
+            b->ts = NULL;
+        }
         int rc = put_offset(b, col);
         for (Py_ssize_t k = 0; rc == 0 && k < rows; k++) {
             if (!valid[k]) {
                 rc = put_offset(b, col);
             } else if (old == RANK_INT) {
                 rc = put_int_text(b, col, ((int64_t *)numbers.p)[k]);
+            } else if (next < nints && ints[next].row == k) {
+                rc = put_int_text(b, col, ints[next++].value);
             } else {
                 rc = put_float_text(b, col, ((double *)numbers.p)[k]);
             }
         }
+        if (old == RANK_FLOAT && ts) b->ts = PyEval_SaveThread();
+        col->ints.len = 0;
         buf_free(&numbers);
         if (rc) return -1;
     } /* TEXT -> BLOB: the same bytes */
@@ -337,7 +362,9 @@ static int append(Batch *b, Column *col, sqlite3_stmt *stmt, int i, Py_ssize_t r
                 if (buf_put(&col->data, &x, 8)) goto nomem;
             } else if (col->rank == RANK_FLOAT) {
                 double d = (double)v;
-                if (buf_put(&col->data, &d, 8)) goto nomem;
+                IntAt at = {rows, v};
+                if (buf_put(&col->data, &d, 8) || buf_put(&col->ints, &at, sizeof at))
+                    goto nomem;
             } else if (put_int_text(b, col, v)) {
                 return -1;
             }
@@ -406,6 +433,7 @@ static void reader_release(Reader *self) {
             buf_free(&self->cols[i].data);
             buf_free(&self->cols[i].offsets);
             buf_free(&self->cols[i].valid);
+            buf_free(&self->cols[i].ints);
         }
         free(self->cols);
         self->cols = NULL;
@@ -579,8 +607,8 @@ static int bind_params(Reader *self, PyObject *params) {
 /* execute(sql, params) -> list of column names, or None when the statement returns no
  * columns (it has then been run once, so that a write fails with SQLite's own error). */
 static PyObject *Reader_execute(Reader *self, PyObject *args) {
-    PyObject *sql_obj, *params;
-    if (!PyArg_ParseTuple(args, "UO", &sql_obj, &params)) return NULL;
+    PyObject *sql_obj, *params, *ranks = Py_None;
+    if (!PyArg_ParseTuple(args, "UO|O", &sql_obj, &params, &ranks)) return NULL;
     if (self->db == NULL) {
         raise_error(-1, "the reader is closed");
         return NULL;
@@ -664,6 +692,28 @@ static PyObject *Reader_execute(Reader *self, PyObject *args) {
         return PyErr_NoMemory();
     }
     self->ncols = ncols;
+    if (ranks != Py_None) { /* each column starts at least at this type */
+        PyObject *seq = PySequence_Fast(ranks, "ranks must be a sequence");
+        if (seq == NULL || PySequence_Fast_GET_SIZE(seq) != ncols) {
+            Py_XDECREF(seq);
+            Py_DECREF(names);
+            reader_release(self);
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "one rank per column");
+            return NULL;
+        }
+        for (int i = 0; i < ncols; i++) {
+            long r = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
+            if (r < RANK_NULL || r > RANK_BLOB) {
+                Py_DECREF(seq);
+                Py_DECREF(names);
+                reader_release(self);
+                if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "rank out of range");
+                return NULL;
+            }
+            self->cols[i].rank = (int)r;
+        }
+        Py_DECREF(seq);
+    }
     return names;
 }
 
@@ -696,7 +746,9 @@ static PyObject *column_result(const Column *col, Py_ssize_t rows) {
         data = Py_NewRef(Py_None);
     }
     if (data == NULL) goto fail;
-    return Py_BuildValue("(inNNN)", col->rank, col->nulls, validity, offsets, data);
+    /* the last item: a REAL column that holds INTEGER values (converted with float()) */
+    return Py_BuildValue("(inNNNO)", col->rank, col->nulls, validity, offsets, data,
+                         col->rank == RANK_FLOAT && col->ints.len ? Py_True : Py_False);
 fail:
     Py_XDECREF(validity);
     Py_XDECREF(offsets);
@@ -704,7 +756,8 @@ fail:
     return NULL;
 }
 
-/* fetch(max_rows, max_bytes) -> (rows, [(rank, null_count, validity, offsets, data), ...])
+/* fetch(max_rows, max_bytes)
+ *   -> (rows, [(rank, null_count, validity, offsets, data, ints_as_floats), ...])
  * or None when the result is exhausted. */
 static PyObject *Reader_fetch(Reader *self, PyObject *args) {
     Py_ssize_t max_rows, max_bytes;
@@ -724,6 +777,7 @@ static PyObject *Reader_fetch(Reader *self, PyObject *args) {
         buf_reset(&c->data);
         buf_reset(&c->offsets);
         buf_reset(&c->valid);
+        buf_reset(&c->ints);
         c->nulls = 0;
         if (c->rank >= RANK_STR) {
             int32_t zero = 0;
@@ -787,7 +841,8 @@ static PyObject *Reader_close(Reader *self, PyObject *Py_UNUSED(ignored)) {
 
 static PyMethodDef Reader_methods[] = {
     {"execute", (PyCFunction)Reader_execute, METH_VARARGS,
-     "execute(sql, params) -> column names, or None for a statement without columns"},
+     "execute(sql, params, ranks=None) -> column names, or None for a statement without "
+     "columns; ranks: the type each column starts at"},
     {"fetch", (PyCFunction)Reader_fetch, METH_VARARGS,
      "fetch(max_rows, max_bytes) -> (rows, columns) or None at the end"},
     {"close", (PyCFunction)Reader_close, METH_NOARGS, "close the statement and the database"},
