@@ -153,7 +153,13 @@ def sources_hash() -> str:
     h = hashlib.sha256()
     for base in (ROOT / "shim", ROOT / "executors" / "sqlite3"):
         for p in sorted(base.rglob("*")):
-            if p.is_file() and "__pycache__" not in p.parts and ".egg-info" not in str(p):
+            if (
+                p.is_file()
+                and "__pycache__" not in p.parts
+                and "build" not in p.parts
+                and ".egg-info" not in str(p)
+                and p.suffix != ".so"  # the in-place build of the native reader
+            ):
                 h.update(str(p.relative_to(ROOT)).encode())
                 h.update(p.read_bytes())
     for p in (ROOT / "pyproject.toml", ROOT / "executors" / "sqlite3" / "pyproject.toml"):
@@ -167,6 +173,8 @@ def pip(venv: Path, *args: str) -> None:
         check=True,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
+        # shimkit-sqlite3's native reader must build, as in the image
+        env={**os.environ, "SHIM_SQLITE3_NATIVE": "require"},
     )
 
 
