@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 RUNNER ?= subprocess
 PYTEST_ARGS ?=
 
-.PHONY: install test lint format demo images bench clean
+.PHONY: install test lint format demo images bench bench-readers clean
 
 install: $(STAMP)
 
@@ -40,6 +40,10 @@ images: install
 
 bench: install
 	$(PY) bench/run.py
+
+# SQLite reader candidates: speed, memory, typing (bench/READERS.md)
+bench-readers: install
+	$(PY) bench/readers.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info demo-data
