@@ -393,22 +393,27 @@ def report(spd: dict, corr: dict, vers: dict, runs: int, took: float, load: tupl
 
 
 DECISION = [
-    "- **The native reader** (`executors/sqlite3/src/_native.c`) is the only candidate that is "
-    "both at the floor's speed and right on every pinned case: it reads each value's own "
-    "storage class, as the stdlib reader does, but appends it to Arrow buffers in C with the "
-    "GIL released, and streams row groups (flat memory). It links against the system "
-    "libsqlite3 (the stdlib module's), builds with the package (`setup.py`, needs gcc and the "
-    "SQLite/Python headers: present on the dev machines, CI, and in the image's build stage), "
-    "and the stdlib reader remains as the fallback where it cannot build.",
-    "- ADBC streams fast but types each column from its first batch: mixed columns are "
-    "converted silently (a REAL in a text column becomes `1.500000e+00`) or fail mid-stream; "
-    "per-batch schema checks cannot see a conversion inside a batch. It also cannot disable "
-    "ATTACH.",
-    "- connectorx and DuckDB's scanner type columns from declared types/first values and fail "
-    "or convert on SQLite's dynamic typing; DuckDB needs its extension from a side package "
-    "and adds ~40 MiB; both open the database their own way (no `query_only`, no ATTACH "
+    "- **The native reader** (`executors/sqlite3/src/_native.c`) is the one candidate that is "
+    "at or below the floor's time and right on every pinned case. It looks at each value's "
+    "own storage class, as the stdlib reader does, but appends it to Arrow buffers in C with "
+    "the GIL released, and streams row groups (flat memory, where the floor holds the whole "
+    "result). It links against the system libsqlite3 (the stdlib module's), is built by the "
+    "package's own install step (`setup.py`: gcc and the SQLite and Python headers, present "
+    "on the dev machines and CI and installed in the image's build stage), and the stdlib "
+    "reader stays as the fallback where it cannot be built.",
+    "- ADBC streams at the floor's speed but types each column from its first batch: mixed "
+    "columns are converted silently (a REAL in a text column becomes `5.000000e-01`, a "
+    "NULL-only column becomes int64, invalid UTF-8 is written as a string) or the stream "
+    "fails in a later batch. A per-batch schema check cannot see a conversion inside a batch; "
+    "guarding it needs a `typeof` pre-scan that runs the query twice. It cannot disable "
+    "ATTACH either.",
+    "- connectorx cannot type NULL-only columns or mixed ones (it fails), and writes "
+    "`large_binary`. DuckDB's scanner types columns from declared types, turns untyped and "
+    "mixed columns (and 64-bit integers in them) into strings, writes invalid UTF-8, and is "
+    "the slowest here. Both open the database their own way (no `query_only`, no ATTACH "
     "limit).",
-    "- apsw removes nothing of the cost: it also creates one Python object per value.",
+    "- apsw fetches faster than the stdlib module but still creates one Python object per "
+    "value: well above the floor.",
 ]
 
 
