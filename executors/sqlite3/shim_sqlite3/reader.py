@@ -99,6 +99,7 @@ RESULT_FILE = "00000"
 _FETCH_ROWS = 8192  # rows fetched from SQLite per call
 _MAX_BATCH_BYTES = 64 * 1024 * 1024  # a row group is written once it holds this much
 _MAX_SQL_IN_MESSAGE = 1000
+_DICTIONARY_PAGE_BYTES = 64 * 1024  # see _ParquetSink._new_writer
 
 # type ranks: a column's type only ever widens along this order
 _NULL, _INT, _FLOAT, _STR, _BLOB = range(5)
@@ -435,6 +436,15 @@ class _ParquetSink:
         self._pool: ThreadPoolExecutor | None = None
         self._writing: Future[None] | None = None
 
+    def _new_writer(self) -> pq.ParquetWriter:
+        # A column chunk falls back from dictionary to plain encoding once its dictionary
+        # outgrows this: at 64 Ki rows per row group pyarrow's default (1 MiB) keeps
+        # dictionary-encoding columns of unique values (keys, names), which doubles the
+        # encoding time and makes the file larger; low-cardinality columns stay dictionary.
+        return pq.ParquetWriter(
+            self.target, self.schema(), dictionary_pagesize_limit=_DICTIONARY_PAGE_BYTES
+        )
+
     def _wait_written(self) -> None:
         """Wait for the row group being written (re-raising its error)."""
         if self._writing is not None:
@@ -521,7 +531,7 @@ class _ParquetSink:
         spill = self.target.with_name(f".{self.target.name}.widening")
         os.replace(self.target, spill)
         try:
-            self.writer = pq.ParquetWriter(self.target, self.schema())
+            self.writer = self._new_writer()
             source = pq.ParquetFile(spill)
             for i in range(source.num_row_groups):
                 group = source.read_row_group(i)
@@ -535,7 +545,7 @@ class _ParquetSink:
             return
         table = pa.concat_tables(self.pending)
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.target, self.schema())
+            self.writer = self._new_writer()
         self._write_async(self.writer, table)
         self.pending, self.pending_rows, self.pending_bytes = [], 0, 0
 
@@ -546,7 +556,7 @@ class _ParquetSink:
         finally:
             self._shutdown()
         if self.writer is None:  # no rows: a valid, empty file with the column names
-            self.writer = pq.ParquetWriter(self.target, self.schema())
+            self.writer = self._new_writer()
         self.writer.close()
         return self.schema()
 
