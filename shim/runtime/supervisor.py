@@ -81,7 +81,13 @@ def supervise_execute(argv: list[str], args: ExecuteArgs | None = None) -> int:
         from shim.runtime.entrypoint import run
 
         return run(args, handle_sigterm=True)
-    return Supervisor(argv, args.output_prefix).run()
+    status = Supervisor(argv, args.output_prefix).run()
+    # Done: the worker has ended and any error document is written. The supervisor runs no
+    # task code, so nothing needs the interpreter's finalization (tearing down the runtime it
+    # imported for the worker costs ~8 ms of a ~0.1 s cold start): flush and leave.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status & 0xFF)
 
 
 class ForkedWorker:

@@ -131,7 +131,8 @@ def test_sqlite3_image_has_no_build_tools(docker_client: Any, sqlite3_image: str
 
 def test_sqlite3_image_has_its_dependencies(docker_client: Any, sqlite3_image: str) -> None:
     # the executor's own dependencies (shimkit-sqlite3 declares pyarrow; it reads SQLite with
-    # the stdlib module, not ADBC), s3fs for s3:// databases, and its entry point
+    # its own C reader over the system libsqlite3, not ADBC), s3fs for s3:// databases, and
+    # its entry point
     script = (
         "import importlib.metadata as md\n"
         "import sqlite3, pyarrow, pyarrow.parquet, pyarrow.compute, s3fs, shim_sqlite3\n"
@@ -141,6 +142,20 @@ def test_sqlite3_image_has_its_dependencies(docker_client: Any, sqlite3_image: s
     res = _run(docker_client, sqlite3_image, ["python", "-c", script])
     assert res.exit_code == 0, res.logs
     assert res.logs.splitlines()[0] == "['sqlite3']"
+
+
+def test_sqlite3_image_has_the_native_reader_and_no_compiler(
+    docker_client: Any, sqlite3_image: str
+) -> None:
+    """The reader is compiled in the build stage; the final image keeps the venv only."""
+    script = (
+        "import shutil\n"
+        "from shim_sqlite3 import _native, reader\n"
+        "print(reader._engine(None), shutil.which('gcc') or shutil.which('cc'))\n"
+    )
+    res = _run(docker_client, sqlite3_image, ["python", "-c", script])
+    assert res.exit_code == 0, res.logs
+    assert res.logs.splitlines()[0] == "native None"
 
 
 # --- run_container: the container is removed on every path ------------------------------------

@@ -43,36 +43,39 @@ Types (SQLite is dynamically typed: a column's values may have different storage
     ``CAST(col AS BLOB)``. Column names come from SQLite; a repeated name gets a suffix
     (``id``, ``id_1``) because parquet readers reject duplicates.
 
-Speed
-    Parquet row groups are encoded by a background thread (pyarrow releases the GIL), so
-    writing overlaps fetching; arrays are assembled without ``pa.array`` when that would import
-    pandas. See the package README for the measurements.
+Speed: the native reader
+    Rows are read by ``shim_sqlite3._native`` (C, ``src/_native.c``, built when the package
+    is installed): it steps the statement with the GIL released and appends each value, by
+    its own storage class and with the rules above, to Arrow buffers (validity bitmap, int64
+    / float64 values, int32 offsets + bytes), ``batch_rows`` rows at a time. A column starts
+    each batch at the widest type reached so far, so only batches written before a widening
+    are ever rewritten. Parquet row groups are encoded by a background thread (pyarrow
+    releases the GIL), so writing overlaps reading. It links against the system's
+    libsqlite3, the library the stdlib module uses.
 
-Why not ADBC
-    ``adbc-driver-sqlite`` (1.13) fetches about twice as fast but infers each column's type from
-    the first batch and then, for mixed columns, either fails mid-stream or silently converts:
-    a REAL in a text column becomes ``"1.500000e+00"`` within a batch but ``"1.5"`` across
-    batches, and a BLOB after text becomes an invalid UTF-8 string. Guarding it needs a
-    ``typeof`` pre-scan that runs the query twice, and it cannot disable ``ATTACH``; the
-    stdlib ``sqlite3`` reader sees each value's real storage class and is used alone (the
-    package README has the evaluation).
+    When the extension is not built (no C compiler at install time) the stdlib ``sqlite3``
+    module reads the rows instead (``fetchmany``, one Python object per value): the same
+    results, several times slower, with a warning. ``SHIM_SQLITE3_READER`` (or the
+    ``engine`` argument) chooses: ``auto`` (default), ``native`` (fail if it is not built),
+    ``python``. ``bench/readers.py`` compares the candidates (ADBC, connectorx, apsw,
+    DuckDB's sqlite scanner, the stdlib module, this reader) on speed, memory and these
+    typing rules: ``bench/READERS.md``.
 """
 
 from __future__ import annotations
 
 import array
-import contextlib
-import gc
 import importlib.util
 import itertools
 import operator
 import os
 import sqlite3
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pyarrow as pa
@@ -84,6 +87,7 @@ __all__ = [
     "DatabaseBusyError",
     "DatabaseError",
     "QueryError",
+    "ReaderSettingError",
     "ResultInfo",
     "connect_readonly",
     "query_to_parquet",
@@ -95,11 +99,13 @@ RESULT_FILE = "00000"
 _FETCH_ROWS = 8192  # rows fetched from SQLite per call
 _MAX_BATCH_BYTES = 64 * 1024 * 1024  # a row group is written once it holds this much
 _MAX_SQL_IN_MESSAGE = 1000
+_DICTIONARY_PAGE_BYTES = 64 * 1024  # see _ParquetSink._new_writer
 
 # type ranks: a column's type only ever widens along this order
 _NULL, _INT, _FLOAT, _STR, _BLOB = range(5)
 _ARROW_TYPES = [pa.null(), pa.int64(), pa.float64(), pa.string(), pa.binary()]
 _RANK_OF_PYTYPE = {int: _INT, float: _FLOAT, str: _STR, bytes: _BLOB}
+_ARROW_PYTYPES = [type(None), int, float, str, bytes]
 
 
 class QueryError(UserError):
@@ -120,6 +126,13 @@ class DatabaseBusyError(RecoverableError):
     code = "DatabaseBusy"
 
 
+class ReaderSettingError(UserError):
+    """``SHIM_SQLITE3_READER`` (or ``engine=``) names no reader, or asks for the native one
+    where it is not built."""
+
+    code = "ReaderSetting"
+
+
 @dataclass(frozen=True)
 class ResultInfo:
     """What :func:`query_to_parquet` wrote."""
@@ -137,9 +150,7 @@ def connect_readonly(
 ) -> sqlite3.Connection:
     """Open ``db_path`` read-only (see the module docstring). Raises :class:`DatabaseError`."""
     path = Path(db_path)
-    if not path.is_file():
-        raise DatabaseError(f"database file {str(path)!r} does not exist or is not a file")
-    uri = path.resolve().as_uri() + "?mode=ro" + ("&immutable=1" if immutable else "")
+    uri = _readonly_uri(path, immutable)
     try:
         con = sqlite3.connect(uri, uri=True, isolation_level=None)
     except sqlite3.Error as exc:
@@ -151,6 +162,12 @@ def connect_readonly(
         con.close()
         raise _database_error(exc, path) from exc
     return con
+
+
+def _readonly_uri(path: Path, immutable: bool) -> str:
+    if not path.is_file():
+        raise DatabaseError(f"database file {str(path)!r} does not exist or is not a file")
+    return path.resolve().as_uri() + "?mode=ro" + ("&immutable=1" if immutable else "")
 
 
 def _database_error(exc: Exception, path: Path) -> DatabaseError:
@@ -267,11 +284,13 @@ def _to_arrow(values: Sequence[Any], rank: int, has_null: bool, via_buffers: boo
 def _build_array(
     values: Sequence[Any], rank: int, kinds: set[type], via_buffers: bool = False
 ) -> pa.Array | pa.ChunkedArray:
-    """Arrow array of ``rank`` from the Python values of one column of one chunk."""
+    """Arrow array of ``rank`` (at least the rank of every value) from the Python values of one
+    column of one chunk, whose storage classes are ``kinds``."""
     if rank == _NULL:
         return pa.nulls(len(values))
     has_null = _NONE_TYPE in kinds
-    if len(kinds) - has_null > 1:  # mixed storage classes: convert in Python, by the rules
+    own = _ARROW_PYTYPES[rank]
+    if any(k is not own and k is not _NONE_TYPE for k in kinds):  # convert, by the rules
         if rank == _FLOAT:
             values = [float(v) if type(v) is int else v for v in values]
         elif rank == _STR:
@@ -302,29 +321,50 @@ def _widen(arr: pa.Array | pa.ChunkedArray, old: int, new: int) -> pa.Array | pa
     if old == _INT:
         arr, old = pc.cast(arr, pa.string()), _STR  # decimal digits, like str(int)
     elif old == _FLOAT:
-        texts = [None if v is None else repr(v) for v in arr.to_pylist()]
-        arr = _to_arrow(texts, _STR, None in texts, _avoid_pandas())
-        old = _STR
+        arr, old = _float_texts(arr), _STR  # repr(float)
     if new == _STR:
         return arr
     return pc.cast(arr, pa.binary())  # the UTF-8 bytes
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while rows stream through.
+def _float_texts(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``arr`` (float64) as strings, each value as Python's ``repr()``."""
+    native = _native_module()
+    if native is None:
+        texts = [None if v is None else repr(v) for v in arr.to_pylist()]
+        return _to_arrow(texts, _STR, None in texts, _avoid_pandas())
+    import pyarrow.compute as pc
 
-    Every fetched row is a new tuple, which the collector tracks; millions of them trigger
-    thousands of collections that find nothing (the loop creates no reference cycles) and
-    cost about a third of the run time. Reference counting still frees everything at once.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+    def one(chunk: pa.Array) -> pa.Array:
+        n = len(chunk)
+        if n == 0:
+            return pa.Array.from_buffers(pa.string(), 0, [None, pa.py_buffer(bytes(4)), None])
+        filled = pc.fill_null(chunk, 0.0) if chunk.null_count else chunk
+        start = filled.offset * 8
+        values = memoryview(filled.buffers()[1])[start : start + 8 * n]
+        offsets, data = native.float_texts(values)
+        texts = pa.Array.from_buffers(
+            pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+        )
+        if chunk.null_count:
+            texts = pc.if_else(chunk.is_valid(), texts, pa.scalar(None, pa.string()))
+        return texts
+
+    if isinstance(arr, pa.ChunkedArray):
+        return pa.chunked_array([one(c) for c in arr.chunks], type=pa.string())
+    return one(arr)
+
+
+def _native_array(rows: int, column: tuple[int, int, Any, Any, Any, bool]) -> pa.Array:
+    """The Arrow array of one column of a batch from the native reader."""
+    rank, nulls, validity, offsets, data, _ = column
+    if rank == _NULL:
+        return pa.nulls(rows)
+    buffers = [None if validity is None else pa.py_buffer(validity)]
+    if offsets is not None:
+        buffers.append(pa.py_buffer(offsets))
+    buffers.append(pa.py_buffer(data))
+    return pa.Array.from_buffers(_ARROW_TYPES[rank], rows, buffers, null_count=nulls)
 
 
 def _unique_names(names: Sequence[str]) -> list[str]:
@@ -347,6 +387,22 @@ def _unique_names(names: Sequence[str]) -> list[str]:
 # --- writing -----------------------------------------------------------------------------------
 
 
+class _Restart(Exception):
+    """Read the query again with each column starting at ``ranks``.
+
+    A column that held both INTEGER and REAL values is float64 in what was already read (an
+    INTEGER 1 became 1.0). When a later batch brings TEXT (or BLOB) into it, the rules give
+    ``"1"`` for that INTEGER, which the float64 no longer tells apart from a REAL 1.0, so
+    the result is read again from the start with the column typed text from the first row.
+    Each restart moves at least one column past float64 for good: at most one per column,
+    and only for this mix (INTEGER and REAL, then TEXT or BLOB in a later batch).
+    """
+
+    def __init__(self, ranks: list[int]) -> None:
+        super().__init__(ranks)
+        self.ranks = ranks
+
+
 class _ParquetSink:
     """Accumulates chunks, widens column types when needed, writes row groups.
 
@@ -355,10 +411,20 @@ class _ParquetSink:
     row group is being written while the next one accumulates: memory stays bounded.
     """
 
-    def __init__(self, target: Path, names: list[str], batch_rows: int, max_batch_bytes: int):
+    def __init__(
+        self,
+        target: Path,
+        names: list[str],
+        batch_rows: int,
+        max_batch_bytes: int,
+        ranks: list[int] | None = None,
+    ):
         self.target = target
         self.names = names
-        self.ranks = [_NULL] * len(names)
+        self.ranks = list(ranks) if ranks else [_NULL] * len(names)
+        # columns typed float64 that hold INTEGER values: widening them to text later would
+        # write "1.0" where the rules say "1" (see _Restart)
+        self.ints_as_floats = [False] * len(names)
         self.batch_rows = batch_rows
         self.max_batch_bytes = max_batch_bytes
         self.pending: list[pa.Table] = []
@@ -369,6 +435,15 @@ class _ParquetSink:
         self.via_buffers = _avoid_pandas()
         self._pool: ThreadPoolExecutor | None = None
         self._writing: Future[None] | None = None
+
+    def _new_writer(self) -> pq.ParquetWriter:
+        # A column chunk falls back from dictionary to plain encoding once its dictionary
+        # outgrows this: at 64 Ki rows per row group pyarrow's default (1 MiB) keeps
+        # dictionary-encoding columns of unique values (keys, names), which doubles the
+        # encoding time and makes the file larger; low-cardinality columns stay dictionary.
+        return pq.ParquetWriter(
+            self.target, self.schema(), dictionary_pagesize_limit=_DICTIONARY_PAGE_BYTES
+        )
 
     def _wait_written(self) -> None:
         """Wait for the row group being written (re-raising its error)."""
@@ -400,15 +475,37 @@ class _ParquetSink:
         new_ranks = [max(r, a[0]) for r, a in zip(self.ranks, analysed, strict=True)]
         if new_ranks != self.ranks:
             self._widen_all(new_ranks)
+        # each value converted straight to the column's type: building at the chunk's own
+        # type first would turn an INTEGER into "0.0" in a text column whose chunk also holds
+        # a REAL (and no TEXT), where the rules say "0"
         arrays = [
-            _widen(_build_array(col, rank, kinds, self.via_buffers), rank, target)
-            for col, (rank, kinds), target in zip(columns, analysed, self.ranks, strict=True)
+            _build_array(col, target, kinds, self.via_buffers)
+            for col, (_, kinds), target in zip(columns, analysed, self.ranks, strict=True)
         ]
-        table = pa.Table.from_arrays(arrays, schema=self.schema())
+        for i, ((_, kinds), target) in enumerate(zip(analysed, self.ranks, strict=True)):
+            if target == _FLOAT and int in kinds:
+                self.ints_as_floats[i] = True
+        self._append(pa.Table.from_arrays(arrays, schema=self.schema()))
+
+    def add_native(self, rows: int, columns: list[tuple[int, int, Any, Any, Any, bool]]) -> None:
+        """Add a batch of the native reader (its columns are at least as wide as ours)."""
+        new_ranks = [max(r, c[0]) for r, c in zip(self.ranks, columns, strict=True)]
+        if new_ranks != self.ranks:
+            self._widen_all(new_ranks)
+        arrays = [
+            _widen(_native_array(rows, c), c[0], target)
+            for c, target in zip(columns, self.ranks, strict=True)
+        ]
+        for i, c in enumerate(columns):
+            if c[5] and self.ranks[i] == _FLOAT:
+                self.ints_as_floats[i] = True
+        self._append(pa.Table.from_arrays(arrays, schema=self.schema()))
+
+    def _append(self, table: pa.Table) -> None:
         self.pending.append(table)
-        self.pending_rows += len(rows)
+        self.pending_rows += table.num_rows
         self.pending_bytes += table.nbytes
-        self.num_rows += len(rows)
+        self.num_rows += table.num_rows
         if self.pending_rows >= self.batch_rows or self.pending_bytes >= self.max_batch_bytes:
             self._flush()
 
@@ -419,6 +516,11 @@ class _ParquetSink:
         return pa.Table.from_arrays(cols, schema=self.schema())
 
     def _widen_all(self, new_ranks: list[int]) -> None:
+        for i, (old, new) in enumerate(zip(self.ranks, new_ranks, strict=True)):
+            if self.ints_as_floats[i] and new >= _STR:
+                raise _Restart(new_ranks)
+            if old == _INT and new == _FLOAT:
+                self.ints_as_floats[i] = True
         old_ranks, self.ranks = self.ranks, new_ranks
         self.pending = [self._widen_table(t, old_ranks, new_ranks) for t in self.pending]
         if self.writer is None:
@@ -429,7 +531,7 @@ class _ParquetSink:
         spill = self.target.with_name(f".{self.target.name}.widening")
         os.replace(self.target, spill)
         try:
-            self.writer = pq.ParquetWriter(self.target, self.schema())
+            self.writer = self._new_writer()
             source = pq.ParquetFile(spill)
             for i in range(source.num_row_groups):
                 group = source.read_row_group(i)
@@ -443,7 +545,7 @@ class _ParquetSink:
             return
         table = pa.concat_tables(self.pending)
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.target, self.schema())
+            self.writer = self._new_writer()
         self._write_async(self.writer, table)
         self.pending, self.pending_rows, self.pending_bytes = [], 0, 0
 
@@ -454,7 +556,7 @@ class _ParquetSink:
         finally:
             self._shutdown()
         if self.writer is None:  # no rows: a valid, empty file with the column names
-            self.writer = pq.ParquetWriter(self.target, self.schema())
+            self.writer = self._new_writer()
         self.writer.close()
         return self.schema()
 
@@ -480,53 +582,190 @@ def query_to_parquet(
     *,
     batch_rows: int = 65536,
     immutable: bool = True,
+    engine: str | None = None,
 ) -> ResultInfo:
     """Run ``sql`` (one statement, with ``params`` bound by the driver) against the SQLite
     file ``db_path`` opened read-only, and write the rows to ``out_dir/00000`` (parquet).
 
     ``batch_rows`` bounds the rows per parquet row group (and so the memory held); see the
-    module docstring for the typing rules and ``immutable``. Returns a :class:`ResultInfo`
-    with the number of rows, the Arrow schema written and the file list. Raises
-    :class:`QueryError` for a failing or non-read-only query and :class:`DatabaseError` for
-    an unreadable database; nothing is left in ``out_dir`` then.
+    module docstring for the typing rules, ``immutable`` and ``engine`` (default: the
+    ``SHIM_SQLITE3_READER`` setting, else ``auto``). Returns a :class:`ResultInfo` with the
+    number of rows, the Arrow schema written and the file list. Raises :class:`QueryError`
+    for a failing or non-read-only query and :class:`DatabaseError` for an unreadable
+    database; nothing is left in ``out_dir`` then.
     """
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
+    native = _native_module() if _engine(engine) == "native" else None
     path = Path(db_path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     target = out / RESULT_FILE
-    con = connect_readonly(path, immutable=immutable)
     sink: _ParquetSink | None = None
+    ranks: list[int] | None = None
     try:
-        try:
-            cursor = con.execute(sql, params if params is not None else ())
-        except (sqlite3.Error, sqlite3.Warning) as exc:  # Warning: older "one statement" error
-            raise _query_error(exc, sql, path) from exc
-        if cursor.description is None:
-            raise QueryError(
-                "the statement returns no rows; a task's query must be one statement that "
-                f"reads, such as SELECT, WITH or VALUES\nquery: {sql[:_MAX_SQL_IN_MESSAGE]}"
-            )
-        names = _unique_names([d[0] for d in cursor.description])
-        sink = _ParquetSink(target, names, batch_rows, _MAX_BATCH_BYTES)
-        fetch = min(batch_rows, _FETCH_ROWS)
-        with _gc_paused():
-            while True:
-                try:
-                    rows = cursor.fetchmany(fetch)
-                except sqlite3.Error as exc:
-                    raise _query_error(exc, sql, path) from exc
-                if not rows:
-                    break
-                sink.add(rows)
+        while sink is None:
+            try:
+                if native is not None:
+                    sink = _read_native(
+                        native, path, sql, params, target, batch_rows, immutable, ranks
+                    )
+                else:
+                    sink = _read_stdlib(path, sql, params, target, batch_rows, immutable, ranks)
+            except _Restart as restart:
+                ranks = restart.ranks
         schema = sink.close()
         return ResultInfo(num_rows=sink.num_rows, schema=schema, files=[target])
     except BaseException:
         if sink is not None:
             sink.abort()
-        else:
-            target.unlink(missing_ok=True)
+        target.unlink(missing_ok=True)
+        raise
+
+
+def _no_rows(sql: str) -> QueryError:
+    return QueryError(
+        "the statement returns no rows; a task's query must be one statement that "
+        f"reads, such as SELECT, WITH or VALUES\nquery: {sql[:_MAX_SQL_IN_MESSAGE]}"
+    )
+
+
+def _read_native(
+    native: ModuleType,
+    path: Path,
+    sql: str,
+    params: Any,
+    target: Path,
+    batch_rows: int,
+    immutable: bool,
+    ranks: list[int] | None,
+) -> _ParquetSink:
+    uri = _readonly_uri(path, immutable)
+    try:
+        reader = native.Reader(uri)
+    except native.Error as exc:
+        raise _database_error(exc, path) from exc
+    sink: _ParquetSink | None = None
+    try:
+        try:
+            names = reader.execute(sql, params if params is not None else (), ranks)
+        except native.Error as exc:
+            raise _query_error(exc, sql, path) from exc
+        if names is None:
+            raise _no_rows(sql)
+        sink = _ParquetSink(target, _unique_names(names), batch_rows, _MAX_BATCH_BYTES, ranks)
+        while True:
+            try:
+                batch = reader.fetch(batch_rows, _MAX_BATCH_BYTES)
+            except native.Error as exc:
+                raise _query_error(exc, sql, path) from exc
+            if batch is None:
+                return sink
+            sink.add_native(*batch)
+    except BaseException:
+        if sink is not None:
+            sink.abort()
+        raise
+    finally:
+        reader.close()
+
+
+def _read_stdlib(
+    path: Path,
+    sql: str,
+    params: Any,
+    target: Path,
+    batch_rows: int,
+    immutable: bool,
+    ranks: list[int] | None,
+) -> _ParquetSink:
+    con = connect_readonly(path, immutable=immutable)
+    sink: _ParquetSink | None = None
+    try:
+        try:
+            cursor = con.execute(sql, params if params is not None else ())
+        except (sqlite3.Error, sqlite3.Warning, OverflowError, ValueError) as exc:
+            # Warning: older "one statement" error; OverflowError: an int parameter beyond
+            # 64 bits; ValueError: a NUL character in the query
+            raise _query_error(exc, sql, path) from exc
+        if cursor.description is None:
+            raise _no_rows(sql)
+        names = _unique_names([d[0] for d in cursor.description])
+        sink = _ParquetSink(target, names, batch_rows, _MAX_BATCH_BYTES, ranks)
+        fetch = min(batch_rows, _FETCH_ROWS)
+        while True:
+            try:
+                rows = cursor.fetchmany(fetch)
+            except sqlite3.Error as exc:
+                raise _query_error(exc, sql, path) from exc
+            if not rows:
+                return sink
+            sink.add(rows)
+    except BaseException:
+        if sink is not None:
+            sink.abort()
         raise
     finally:
         con.close()
+
+
+# --- which reader ------------------------------------------------------------------------------
+
+READER_ENV = "SHIM_SQLITE3_READER"
+_ENGINES = ("auto", "native", "python")
+_NATIVE: list[ModuleType | None] = []  # the imported extension (or None), once per process
+_NATIVE_IMPORT_ERROR: list[str] = []
+
+
+def _native_module() -> ModuleType | None:
+    """``shim_sqlite3._native``, or None when it is not built."""
+    if not _NATIVE:
+        try:
+            from shim_sqlite3 import _native
+        except ImportError as exc:
+            _NATIVE.append(None)
+            _NATIVE_IMPORT_ERROR.append(str(exc))
+        else:
+            _NATIVE.append(_native)
+    return _NATIVE[0]
+
+
+def _engine(engine: str | None) -> str:
+    """``"native"`` or ``"python"``: the reader to use for ``engine`` (else the setting)."""
+    where = "engine" if engine is not None else READER_ENV
+    if engine is None:
+        from shim import envconf
+
+        try:
+            choice = envconf.choice(READER_ENV, _ENGINES, "auto") or "auto"
+        except envconf.InvalidConfigError as e:
+            raise ReaderSettingError(f"{e} (it names the SQLite reader)") from None
+    else:
+        choice = engine.strip().lower() or "auto"
+        if choice not in _ENGINES:
+            raise ReaderSettingError(
+                f"engine={engine!r} names no SQLite reader; use one of: {', '.join(_ENGINES)}"
+            )
+    if choice == "python":
+        return "python"
+    if _native_module() is not None:
+        return "native"
+    why = _NATIVE_IMPORT_ERROR[0] if _NATIVE_IMPORT_ERROR else "not importable"
+    hint = (
+        "reinstall shimkit-sqlite3 where a C compiler and the headers of Python and SQLite are "
+        "available (Debian: apt-get install gcc python3-dev libsqlite3-dev)"
+    )
+    if choice == "native":
+        raise ReaderSettingError(
+            f"{where}=native but the native SQLite reader (shim_sqlite3._native) is not built "
+            f"({why}); {hint}, or set {READER_ENV}=python"
+        )
+    import warnings
+
+    warnings.warn(
+        f"the native SQLite reader (shim_sqlite3._native) is not built ({why}): reading with "
+        f"the stdlib sqlite3 module, same results but several times slower; {hint}",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return "python"
