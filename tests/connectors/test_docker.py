@@ -152,10 +152,10 @@ def test_temporary_failure_is_retried_as_a_new_job(image, label, engine_counts, 
 
 RUNNER = textwrap.dedent(
     """
-    import json, logging, sys
+    import logging, sys
     logging.basicConfig(level=logging.INFO)
+    import shim
     from shim.connectors import PollPolicy
-    from shim.connectors.local import run_connector_task
     from shim.errors import TaskFailedError
     from shim_docker import ContainerJobTask
     image, key, value, store, run, script, timeout = sys.argv[1:8]
@@ -163,10 +163,12 @@ RUNNER = textwrap.dedent(
                          outputs={"n": int}, labels={key: value}, pull=False, stop_grace=1,
                          timeout=float(timeout) if timeout != "-" else None)
     t.poll_policy = PollPolicy(first=0.2, max_interval=0.5)
-    try:
-        print("RESULT", run_connector_task(t, {}, store=store, run_name=run), flush=True)
+    try:  # a named run of the local runs store
+        print("RESULT", shim.with_runcontext(store=store, name=run).run(t), flush=True)
     except TaskFailedError as e:
         print("FAILED", e.code, e.error_message.replace(chr(10), " "), flush=True)
+    except KeyboardInterrupt:
+        print("INTERRUPTED", flush=True)
     """
 )
 
@@ -202,8 +204,13 @@ def run_state(store: str, run: str) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def run_record(store: str, run: str) -> dict:
+    return json.loads((Path(store) / run / "run.json").read_text())
+
+
+@pytest.mark.parametrize("resume", ["shim runs resume", "same run name"])
 def test_sigkill_mid_poll_then_resume_creates_exactly_once(
-    image, label, engine_counts, store, tmp_path, docker_client
+    resume, image, label, engine_counts, store, tmp_path, docker_client
 ):
     script = "sleep 6; echo 42 > /var/outputs/n"
     first = start_runner(tmp_path, image, label, store, "k1", script)
@@ -216,11 +223,27 @@ def test_sigkill_mid_poll_then_resume_creates_exactly_once(
         all=True, filters={"label": f"{label[0]}={label[1]}"}
     )
     assert container.status == "running"
-    second = start_runner(tmp_path, image, label, store, "k1", script)
-    out, err = second.communicate(timeout=180)
-    assert "RESULT 42" in out, (out, err)
+    killed = run_record(store, "k1")  # the killed run's record: still "running" (lost)
+    assert (killed["status"], killed["attempt"], killed["runner"]) == ("running", 1, "connector")
+    if resume == "shim runs resume":
+        res = subprocess.run(
+            [sys.executable, "-m", "shim", "runs", "resume", "k1", "--store", store],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            cwd=REPO,
+            env=child_env(),
+        )
+        assert res.returncode == 0 and res.stdout.strip() == "42", (res.stdout, res.stderr)
+        err = res.stderr
+    else:  # the same call with the same run name
+        second = start_runner(tmp_path, image, label, store, "k1", script)
+        out, err = second.communicate(timeout=180)
+        assert "RESULT 42" in out, (out, err)
     assert "create is not called again" in err
     assert engine_counts() == (1, 0)  # created once, by the first process; released at the end
+    record = run_record(store, "k1")
+    assert (record["status"], record["attempt"], record["error"]) == ("succeeded", 2, None)
     st = run_state(store, "k1")
     assert st["creates"] == 1 and st["resumes"] == 1 and st["outcome"] == "SUCCEEDED"
 
