@@ -113,6 +113,8 @@ def show_cmd(run: str, store: str | None, as_json: bool) -> None:
         ("process", f"{record.pid} on {record.host}" if record.pid else "-"),
         ("directory", record.dir),
     ]
+    if record.held:
+        lines.append(("kept", record.held))
     outputs = os.path.join(record.dir, "outputs")
     if os.path.exists(os.path.join(outputs, "outputs.pb")):
         lines.append(("outputs", os.path.join(outputs, "outputs.pb")))
@@ -148,7 +150,8 @@ def _error(outputs: str) -> str | None:
     help="keep the newest N runs (default: SHIM_LOCAL_KEEP_RUNS, else 50)",
 )
 def clean_cmd(store: str | None, everything: bool, keep: int | None) -> None:
-    """Remove finished runs beyond the newest N. Runs still running are never removed."""
+    """Remove finished runs beyond the newest N. Runs still running are never removed, nor
+    runs whose connector job may still be running (resume or abort them first)."""
     from shim.local.runs import keep_runs
 
     if everything and keep is not None:
@@ -160,6 +163,9 @@ def clean_cmd(store: str | None, everything: bool, keep: int | None) -> None:
         _fail(str(e))
     removed = runs.prune(n)
     click.echo(f"removed {len(removed)} run{'s' if len(removed) != 1 else ''} from {runs.root}")
+    for record in runs.list()[n:]:
+        if record.held and not record.is_active():
+            click.echo(f"kept {record.name}: {record.held}")
 
 
 @runs_group.command("resume")

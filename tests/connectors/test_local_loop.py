@@ -408,3 +408,58 @@ def test_resume_abort_deletes(jobs_dir, store):
 def test_resume_of_a_directory_that_is_not_a_run(tmp_path):
     with pytest.raises(RunStateError, match="not a run directory"):
         resume_connector_run(str(tmp_path))
+
+
+def test_pruning_keeps_a_run_whose_job_may_still_run(jobs_dir, store, monkeypatch):
+    from shim.local.runs import RunStore
+
+    monkeypatch.setenv("SHIM_LOCAL_KEEP_RUNS", "1")
+    t = task(
+        jobs_dir, script=["RUNNING", "SUCCEEDED"], outputs={"total": 7, "label": "x"}, get_errors=3
+    )
+    with pytest.raises(TaskFailedError):  # the service is down: the job lives on
+        run_connector_task(t, {"n": 1}, store=store, run_name="down")
+    assert RunStore(store).get("down").status == "failed"  # the record says the call failed
+    other = task(
+        jobs_dir, name="tests.other", script=["SUCCEEDED"], outputs={"total": 1, "label": "o"}
+    )
+    for _ in range(2):  # each new run prunes the store to one run
+        run_connector_task(other, {"n": 2}, store=store)
+    assert (Path(store) / "down" / "connector" / "state.json").exists()
+    cleaned = subprocess.run(
+        [sys.executable, "-m", "shim", "runs", "clean", "--all", "--store", store],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "kept down: its connector job" in cleaned.stdout, cleaned
+    assert "shim runs resume down --abort" in cleaned.stdout
+    # resumed to its end, the run is an ordinary finished run again
+    assert run_connector_task(t, {"n": 1}, store=store, run_name="down").total == 7
+    assert count_calls(jobs_dir, "create") == 3  # down once, other twice
+    assert "down" in RunStore(store).prune(0)
+
+
+def test_a_killed_run_is_kept_until_its_job_is_over(jobs_dir, store, tmp_path):
+    from shim.local.runs import RunStore
+
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), jobs_dir, store], env=child_env(), stdout=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 60
+    while count_calls(jobs_dir, "get") < 2:  # polling
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    proc.kill()
+    proc.communicate(timeout=30)
+    runs = RunStore(store)
+    assert runs.get("sig").state == "lost" and runs.get("sig").held
+    assert runs.prune(0) == [] and (Path(store) / "sig").is_dir()
+    with pytest.raises(TaskFailedError):
+        resume_connector_run(str(Path(store) / "sig"), abort=True)
+    (rec,) = all_records(jobs_dir)
+    assert rec["deleted"] is True
+    assert runs.prune(0) == ["sig"]
