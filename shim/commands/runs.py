@@ -98,8 +98,12 @@ def show_cmd(run: str, store: str | None, as_json: bool) -> None:
         record = runs.get(run)
     except ShimError as e:
         _fail(str(e))
+    connector = _connector_state(record.dir)
     if as_json:
-        click.echo(json.dumps(_as_json(record), indent=1))
+        data = _as_json(record)
+        if connector is not None:
+            data["connector"] = connector
+        click.echo(json.dumps(data, indent=1, default=str))
         return
     lines = [
         ("run", record.name),
@@ -115,6 +119,8 @@ def show_cmd(run: str, store: str | None, as_json: bool) -> None:
     ]
     if record.held:
         lines.append(("kept", record.held))
+    if connector is not None:
+        lines += _connector_lines(connector)
     outputs = os.path.join(record.dir, "outputs")
     if os.path.exists(os.path.join(outputs, "outputs.pb")):
         lines.append(("outputs", os.path.join(outputs, "outputs.pb")))
@@ -126,6 +132,57 @@ def show_cmd(run: str, store: str | None, as_json: bool) -> None:
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         click.echo(f"{key.ljust(width)}  {value}")
+
+
+def _connector_state(run_dir: str) -> dict[str, Any] | None:
+    """A connector run's stored state (``describe_run``), redacted; None for other runs."""
+    import os
+
+    from shim.connectors.local import STATE_DIR
+
+    if not os.path.exists(os.path.join(run_dir, STATE_DIR, "state.json")):
+        return None
+    from shim.connectors.local import describe_run
+    from shim.runtime.redaction import redactor
+
+    try:
+        state = describe_run(run_dir)
+    except Exception as e:  # damaged: say so, show the rest
+        return {"error": f"{type(e).__name__}: {e}"}
+    redact = redactor()  # no secret is stored; this process's secrets are masked anyway
+    if state.get("resource_meta"):
+        state["resource_meta"] = redact(state["resource_meta"])
+    return state
+
+
+def _connector_lines(state: dict[str, Any]) -> list[tuple[str, str]]:
+    """What ``shim runs show`` prints of a connector run: the job and where the loop is."""
+    if "error" in state:
+        return [("connector", f"state unreadable: {state['error']}")]
+    status = state.get("status")
+    if status == "done":
+        where = f"done: {state.get('outcome') or '-'}"
+    elif status == "creating":
+        where = "creating the job (create was called or is about to be)"
+    else:
+        where = "polling the job"
+    lines = [
+        (
+            "connector",
+            f"{state.get('task_type')} v{state.get('task_type_version')}, {state.get('connector')}",
+        ),
+        ("job", state.get("resource_meta") or "- (no resource meta stored)"),
+        ("job phase", state.get("last_phase") or "-"),
+        ("loop", where),
+        (
+            "attempts",
+            f"{state.get('attempt')} of {state.get('max_attempts')} (create called "
+            f"{state.get('creates')} times, resumed {state.get('resumes')} times)",
+        ),
+    ]
+    for h in state.get("history") or []:
+        lines.append((f"attempt {h.get('attempt')}", f"{h.get('outcome')} ({h.get('code')})"))
+    return lines
 
 
 def _error(outputs: str) -> str | None:

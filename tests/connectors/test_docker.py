@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -225,6 +226,16 @@ def test_sigkill_mid_poll_then_resume_creates_exactly_once(
     assert container.status == "running"
     killed = run_record(store, "k1")  # the killed run's record: still "running" (lost)
     assert (killed["status"], killed["attempt"], killed["runner"]) == ("running", 1, "connector")
+    shown = subprocess.run(
+        [sys.executable, "-m", "shim", "runs", "show", "k1", "--store", store],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env=child_env(),
+    ).stdout
+    assert re.search(r"^status +lost$", shown, re.M) and container.name in shown, shown
+    assert re.search(r"^job phase +RUNNING$", shown, re.M)
     if resume == "shim runs resume":
         res = subprocess.run(
             [sys.executable, "-m", "shim", "runs", "resume", "k1", "--store", store],

@@ -4,6 +4,7 @@ persistence before the first poll, secrets."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -458,8 +459,33 @@ def test_a_killed_run_is_kept_until_its_job_is_over(jobs_dir, store, tmp_path):
     runs = RunStore(store)
     assert runs.get("sig").state == "lost" and runs.get("sig").held
     assert runs.prune(0) == [] and (Path(store) / "sig").is_dir()
+    (job,) = all_records(jobs_dir)
+    shown = show_run(store, "sig")  # what the user sees of the killed run and its job
+    assert re.search(r"^status +lost$", shown, re.M)
+    assert re.search(rf"^job +.*\"job_id\": ?\"{job['id']}\"", shown, re.M), shown
+    assert re.search(r"^job phase +RUNNING$", shown, re.M)
+    assert re.search(r"^loop +polling the job$", shown, re.M)
+    assert re.search(r"^attempts +1 of 1 \(create called 1 times, resumed 0 times\)$", shown, re.M)
+    assert re.search(r"^kept +its connector job .*shim runs resume sig --abort", shown, re.M)
+    data = json.loads(show_run(store, "sig", "--json"))
+    assert json.loads(data["connector"]["resource_meta"])["job_id"] == job["id"]
     with pytest.raises(TaskFailedError):
         resume_connector_run(str(Path(store) / "sig"), abort=True)
     (rec,) = all_records(jobs_dir)
     assert rec["deleted"] is True
+    shown = show_run(store, "sig")
+    assert re.search(r"^loop +done: TERMINATED$", shown, re.M)
+    assert re.search(r"^attempt 1 +TERMINATED \(SYSTEM:Terminated\)$", shown, re.M)
     assert runs.prune(0) == ["sig"]
+
+
+def show_run(store: str, name: str, *args: str) -> str:
+    shown = subprocess.run(
+        [sys.executable, "-m", "shim", "runs", "show", name, "--store", store, *args],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    return shown.stdout
