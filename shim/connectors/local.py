@@ -19,10 +19,12 @@ same ``run_name``), the loop reads ``state.json`` and carries on polling the *sa
 
 Ctrl-C / SIGTERM, the task's ``timeout`` (per attempt, counted from the attempt's ``create``,
 across resumes) and a ``timeout`` given to the call each ``delete`` the job and end with
-``SYSTEM:Terminated`` or ``USER:Timeout``. RETRYABLE_FAILED (and a task timeout) end the
-attempt; the task's ``retries`` decide whether a new attempt is created. FAILED and ABORTED end
-the run with the connector's message, origin USER. Secrets named in ``custom["secrets"]`` are
-resolved at run time and never written to the run directory or printed.
+``SYSTEM:Terminated`` or ``USER:Timeout`` (after a Ctrl-C, error.pb says so and
+``KeyboardInterrupt`` is raised, as in every local run). RETRYABLE_FAILED (and a task timeout)
+end the attempt; the task's ``retries`` decide whether a new attempt is created. FAILED and
+ABORTED end the run with the connector's message, origin USER. Secrets named in
+``custom["secrets"]`` are resolved at run time and never written to the run directory or
+printed.
 """
 
 from __future__ import annotations
@@ -920,6 +922,10 @@ def drive_run(
                     resumable=True,
                 )
             )
+        if run.interrupted == "SIGINT":
+            # Ctrl-C: the job is deleted and error.pb says SYSTEM:Terminated; the caller stops
+            # as at a Ctrl-C in any other local run
+            raise KeyboardInterrupt
         return run.state.outcome or "RUNNING"
 
 

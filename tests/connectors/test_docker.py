@@ -265,8 +265,12 @@ def test_ctrl_c_deletes_the_job(image, label, engine_counts, store, tmp_path):
     assert engine_counts() == (1, 1)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    assert "FAILED SYSTEM:Terminated" in out, (out, err)
+    assert out.strip() == "INTERRUPTED", (out, err)  # Ctrl-C stops the caller
     assert engine_counts() == (1, 0)  # the engine shows it gone
+    assert run_record(store, "int")["status"] == "interrupted"
+    doc = idl.ErrorDocument()
+    doc.ParseFromString((Path(store) / "int" / "outputs" / "error.pb").read_bytes())
+    assert doc.error.code == "SYSTEM:Terminated" and "the job was deleted" in doc.error.message
 
 
 def test_task_timeout_deletes_the_job(image, label, engine_counts, store, tmp_path):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from shim import idl
 from shim.connectors import PollPolicy, RunStateError, describe_run, resume_connector_run
 from shim.connectors.local import run_connector_task
 from shim.errors import TaskFailedError
@@ -292,6 +293,8 @@ SCRIPT = textwrap.dedent(
         run_connector_task(t, {"n": 1}, store=sys.argv[2], run_name="sig")
     except TaskFailedError as e:
         print("FAILED", e.code, e.error_message, flush=True)
+    except KeyboardInterrupt:
+        print("INTERRUPTED", flush=True)
     """
 )
 
@@ -313,11 +316,21 @@ def test_interrupt_deletes_the_job(jobs_dir, store, tmp_path, sig):
         time.sleep(0.02)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert "FAILED SYSTEM:Terminated" in out, (out, err)
-    assert f"interrupted ({sig.name})" in out
+    run_dir = Path(store) / "sig"
+    record = json.loads((run_dir / "run.json").read_text())
+    if sig == signal.SIGINT:  # Ctrl-C stops the caller, as in every local run
+        assert out.strip() == "INTERRUPTED", (out, err)
+        assert record["status"] == "interrupted"
+    else:
+        assert "FAILED SYSTEM:Terminated" in out, (out, err)
+        assert record["status"] == "failed" and record["error"] == "SYSTEM:Terminated"
+    doc = idl.ErrorDocument()
+    doc.ParseFromString((run_dir / "outputs" / "error.pb").read_bytes())
+    assert doc.error.code == "SYSTEM:Terminated"
+    assert f"interrupted ({sig.name}); the job was deleted" in doc.error.message
     (rec,) = all_records(jobs_dir)
     assert rec["deleted"] is True
-    assert describe_run(str(Path(store) / "sig"))["outcome"] == "TERMINATED"
+    assert describe_run(str(run_dir))["outcome"] == "TERMINATED"
 
 
 def test_resume_command_and_status(jobs_dir, store):
