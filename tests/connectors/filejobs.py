@@ -10,7 +10,8 @@ raises it); ``get_errors`` (the first N gets raise ConnectionError); ``get_error
 ``probe``, a file whose content must mention the job when ``get`` is first called (the run's
 state.json: proves the resource meta was persisted before the first poll); ``leak``: create
 raises an error quoting the secret ``token`` (to test redaction); ``get_delay``: seconds each
-``get`` takes after it is logged (a call in flight).
+``get`` takes after it is logged (a call in flight); ``delete_errors``: the first N deletes
+raise (the job is not cancelled).
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ class FileJobConnector(AsyncConnector[FileJobMeta]):
                     "get_error_always": bool(custom.get("get_error_always", False)),
                     "probe": custom.get("probe", ""),
                     "get_delay": float(custom.get("get_delay", 0)),
+                    "delete_errors": int(custom.get("delete_errors", 0)),
+                    "deletes": 0,
                     "polls": 0,
                     "deleted": False,
                     "state_seen_at_first_get": None,
@@ -153,6 +156,10 @@ class FileJobConnector(AsyncConnector[FileJobMeta]):
     async def delete(self, resource_meta, **kwargs):
         _log_call(resource_meta.jobs_dir, "delete", resource_meta.job_id)
         rec = read_record(resource_meta.jobs_dir, resource_meta.job_id)
+        rec["deletes"] = rec.get("deletes", 0) + 1
+        if rec["deletes"] <= rec.get("delete_errors", 0):
+            write_record(resource_meta.jobs_dir, resource_meta.job_id, rec)
+            raise RuntimeError("the job service refused to cancel")
         rec["deleted"] = True
         write_record(resource_meta.jobs_dir, resource_meta.job_id, rec)
 

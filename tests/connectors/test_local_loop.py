@@ -502,3 +502,26 @@ def show_run(store: str, name: str, *args: str) -> str:
     )
     assert shown.returncode == 0, shown.stderr
     return shown.stdout
+
+
+def test_a_delete_that_fails_leaves_the_run_resumable_and_kept(jobs_dir, store):
+    from shim.local.runs import RunStore
+
+    t = task(jobs_dir, script=["RUNNING"], delete_errors=1)
+    with pytest.raises(TaskFailedError) as e:
+        run_connector_task(t, {"n": 1}, store=store, run_name="stuck", timeout=0.5)
+    assert e.value.code == "USER:Timeout"
+    message = e.value.error_message
+    assert "deleting the job FAILED (RuntimeError: the job service refused to cancel)" in message
+    assert "it may still be running" in message and '"job_id"' in message  # which job
+    assert f"shim runs resume --abort {Path(store) / 'stuck'}" in message
+    (rec,) = all_records(jobs_dir)
+    assert rec["deleted"] is False  # really left running, and the user was told
+    assert state_of(store, "stuck")["status"] == "running"
+    assert RunStore(store).prune(0) == []  # its record is kept
+    with pytest.raises(TaskFailedError) as e:  # the service cancels now
+        resume_connector_run(str(Path(store) / "stuck"), abort=True)
+    assert "aborted on request; the job was deleted" in e.value.error_message
+    (rec,) = all_records(jobs_dir)
+    assert rec["deleted"] is True
+    assert RunStore(store).prune(0) == ["stuck"]

@@ -150,6 +150,15 @@ def test_status_codes(stub, jobs_dir):
         lambda: stub.GetTask(idl.GetTaskRequest(task_category=category(), resource_meta=down))
     )
     assert code == grpc.StatusCode.INTERNAL and "the job service is down" in details
+    refusing = stub.CreateTask(
+        create_request(template(jobs_dir, delete_errors=1), name="r")
+    ).resource_meta
+    code, details = status_of(
+        lambda: stub.DeleteTask(
+            idl.DeleteTaskRequest(task_category=category(), resource_meta=refusing)
+        )
+    )
+    assert code == grpc.StatusCode.INTERNAL and "refused to cancel" in details
     bad_inputs = create_request(tt, name="b")
     bad_inputs.inputs.literals["n"].scalar.primitive.string_value = "x"
     code, details = status_of(lambda: stub.CreateTask(bad_inputs))
