@@ -1151,6 +1151,7 @@ def main() -> int:
         for name in sections:
             funcs[name](cfg, res)
         m, took = machine(), time.perf_counter() - t0
+        WORK.mkdir(parents=True, exist_ok=True)  # `--only connectors` creates nothing there
         saved.write_bytes(pickle.dumps((res, m, took)))
     from analysis import notes
 
