@@ -175,14 +175,19 @@ def _connector_lines(state: dict[str, Any]) -> list[tuple[str, str]]:
         ("job phase", state.get("last_phase") or "-"),
         ("loop", where),
         (
-            "attempts",
-            f"{state.get('attempt')} of {state.get('max_attempts')} (create called "
-            f"{state.get('creates')} times, resumed {state.get('resumes')} times)",
+            "job attempt",
+            f"{state.get('attempt')} of {state.get('max_attempts')} (the task's retries + 1; "
+            f"create called {_times(state.get('creates'))}, "
+            f"resumed {_times(state.get('resumes'))})",
         ),
     ]
     for h in state.get("history") or []:
-        lines.append((f"attempt {h.get('attempt')}", f"{h.get('outcome')} ({h.get('code')})"))
+        lines.append((f"job attempt {h.get('attempt')}", f"{h.get('outcome')} ({h.get('code')})"))
     return lines
+
+
+def _times(n: Any) -> str:
+    return f"{n} time{'' if n == 1 else 's'}"
 
 
 def _error(outputs: str) -> str | None:
@@ -253,6 +258,7 @@ def resume_cmd(
     import os
 
     from shim.commands.run import failure_text, show
+    from shim.connectors.base import ConnectorNotFound
     from shim.connectors.local import STATE_DIR, resume_connector_run
     from shim.errors import TaskFailedError
     from shim.local.runs import FAILED, INTERRUPTED, SUCCEEDED, RunStore
@@ -282,7 +288,13 @@ def resume_cmd(
         _fail(str(e))
     status, code = FAILED, None
     try:
-        result = resume_connector_run(record.dir, abort=abort, timeout=timeout)
+        try:
+            result = resume_connector_run(record.dir, abort=abort, timeout=timeout)
+        except ConnectorNotFound as e:
+            raise ConnectorNotFound(
+                f"{e}; a connector registered in code: pass its module, `shim runs resume "
+                f"{record.name} -m MODULE`"
+            ) from None
         status = SUCCEEDED
     except TaskFailedError as e:
         code = e.code

@@ -478,7 +478,11 @@ def test_a_killed_run_is_kept_until_its_job_is_over(jobs_dir, store, tmp_path):
     assert re.search(rf"^job +.*\"job_id\": ?\"{job['id']}\"", shown, re.M), shown
     assert re.search(r"^job phase +RUNNING$", shown, re.M)
     assert re.search(r"^loop +polling the job$", shown, re.M)
-    assert re.search(r"^attempts +1 of 1 \(create called 1 times, resumed 0 times\)$", shown, re.M)
+    assert re.search(
+        r"^job attempt +1 of 1 \(the task's retries \+ 1; create called 1 time, resumed 0 times\)$",
+        shown,
+        re.M,
+    )
     assert re.search(r"^kept +its connector job .*shim runs resume sig --abort", shown, re.M)
     data = json.loads(show_run(store, "sig", "--json"))
     assert json.loads(data["connector"]["resource_meta"])["job_id"] == job["id"]
@@ -488,7 +492,7 @@ def test_a_killed_run_is_kept_until_its_job_is_over(jobs_dir, store, tmp_path):
     assert rec["deleted"] is True
     shown = show_run(store, "sig")
     assert re.search(r"^loop +done: TERMINATED$", shown, re.M)
-    assert re.search(r"^attempt 1 +TERMINATED \(SYSTEM:Terminated\)$", shown, re.M)
+    assert re.search(r"^job attempt 1 +TERMINATED \(SYSTEM:Terminated\)$", shown, re.M)
     assert runs.prune(0) == ["sig"]
 
 
@@ -525,3 +529,22 @@ def test_a_delete_that_fails_leaves_the_run_resumable_and_kept(jobs_dir, store):
     (rec,) = all_records(jobs_dir)
     assert rec["deleted"] is True
     assert RunStore(store).prune(0) == ["stuck"]
+
+
+def test_resume_without_the_connectors_module_says_how_to_load_it(jobs_dir, store):
+    t = task(
+        jobs_dir, script=["RUNNING", "SUCCEEDED"], outputs={"total": 1, "label": "x"}, get_errors=3
+    )
+    with pytest.raises(TaskFailedError):
+        run_connector_task(t, {"n": 1}, store=store, run_name="nomod")
+    res = subprocess.run(
+        [sys.executable, "-m", "shim", "runs", "resume", "nomod", "--store", store],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "no connector for task type 'test_file_job'" in res.stderr
+    assert "`shim runs resume nomod -m MODULE`" in res.stderr
+    assert count_calls(jobs_dir, "create") == 1
