@@ -5,7 +5,9 @@ GetTask latency on loopback. Prints one JSON object (``bench/run.py`` renders it
   SUCCEEDED, polled with no sleep between polls (``PollPolicy(first=0, factor=1,
   max_interval=0)``); overhead per poll = (time with N polls - time with 1 poll) / (N - 1),
   i.e. the loop's own work around ``get`` (deadline checks, phase bookkeeping, the event
-  loop), not a sleep. Median of 5 runs each.
+  loop), not a sleep. Median of 5 runs each, the two kinds interleaved. N is large (10,000;
+  2,000 with ``--quick``) because a run's fixed cost (~50-100 ms: staging, the run record,
+  outputs) varies by more than a few hundred polls cost.
 - service: ``shim connectors serve -m connector_noop`` in its own process on 127.0.0.1; one
   client channel; after 100 warm-up calls, each of 1,000 CreateTask then 1,000 GetTask calls
   is timed with ``time.perf_counter`` around the blocking stub call; p50 / p99.
@@ -59,8 +61,11 @@ def loop_overhead(polls: int, runs: int) -> dict:
         return time.perf_counter() - t0
 
     timed(1)  # warm-up: imports
-    one = statistics.median(timed(1) for _ in range(runs))
-    many = statistics.median(timed(polls) for _ in range(runs))
+    ones, manys = [], []
+    for _ in range(runs):  # interleaved: drift in the machine's load hits both alike
+        ones.append(timed(1))
+        manys.append(timed(polls))
+    one, many = statistics.median(ones), statistics.median(manys)
     return {
         "polls": polls,
         "runs": runs,
@@ -149,7 +154,7 @@ def service_latency(calls: int, warmup: int) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--polls", type=int, default=1000)
+    ap.add_argument("--polls", type=int, default=10000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--calls", type=int, default=1000)
     ap.add_argument("--warmup", type=int, default=100)

@@ -1150,7 +1150,8 @@ def report(cfg: argparse.Namespace, res: dict, m: dict, took: float) -> str:
             "Local loop: a no-op connector (`bench/connector_noop.py`) answers RUNNING N times "
             "then SUCCEEDED, polled with no sleep between polls; overhead per poll = (time with "
             "N polls - time with 1 poll) / (N - 1), median of "
-            f"{lp['runs']} runs: the loop's own work around `get`. Service: `shim connectors "
+            f"{lp['runs']} runs each, interleaved: the loop's own work around `get`. Service: "
+            "`shim connectors "
             "serve` with the same connector in its own process on 127.0.0.1, one client "
             "channel, 100 warm-up calls, then each call timed around the blocking stub call. "
             "Both in the dev venv (grpcio); no flytekit counterpart is measured (its agent "
@@ -1232,7 +1233,7 @@ def main() -> int:
         cfg.plain_only, cfg.big_sides = set(), ["shim"]
         cfg.large_bytes, cfg.large_runs = 64 * MIB, 1
         cfg.pg_sizes, cfg.pg_runs = [("100k", 100_000)], 2
-        cfg.conn_calls, cfg.conn_polls = 200, 200
+        cfg.conn_calls, cfg.conn_polls = 200, 2000
     else:
         cfg.cold_runs = 9
         cfg.sizes = [("1k", 1000), ("100k", 100_000), ("1m", 1_000_000), ("10m", 10_000_000)]
@@ -1242,7 +1243,7 @@ def main() -> int:
         cfg.plain_only, cfg.big_sides = {"10m"}, ["shim"]
         cfg.large_bytes, cfg.large_runs = GIB, int(os.environ.get("BENCH_LARGE_RUNS", "2"))
         cfg.pg_sizes, cfg.pg_runs = [("100k", 100_000), ("1m", 1_000_000)], 5
-        cfg.conn_calls, cfg.conn_polls = 1000, 1000
+        cfg.conn_calls, cfg.conn_polls = 1000, 10000
     sections = cfg.only or ["cold", "sqlite", "sqlalchemy", "large", "footprint", "connectors"]
     partial = cfg.quick or bool(cfg.only)
     saved = WORK / ("results-quick.pickle" if partial else "results.pickle")
@@ -1264,6 +1265,7 @@ def main() -> int:
         for name in sections:
             funcs[name](cfg, res)
         m, took = machine(), time.perf_counter() - t0
+        WORK.mkdir(parents=True, exist_ok=True)  # `--only connectors` creates nothing there
         saved.write_bytes(pickle.dumps((res, m, took)))
     from analysis import notes
 

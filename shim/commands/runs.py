@@ -94,8 +94,12 @@ def show_cmd(run: str, store: str | None, as_json: bool) -> None:
         record = runs.get(run)
     except ShimError as e:  # no such run: a name that matches nothing
         usage(str(e))
+    connector = _connector_state(record.dir)
     if as_json:
-        click.echo(json.dumps(_as_json(record), indent=1))
+        data = _as_json(record)
+        if connector is not None:
+            data["connector"] = connector
+        click.echo(json.dumps(data, indent=1, default=str))
         return
     lines = [
         ("run", record.name),
@@ -109,6 +113,10 @@ def show_cmd(run: str, store: str | None, as_json: bool) -> None:
         ("process", f"{record.pid} on {record.host}" if record.pid else "-"),
         ("directory", record.dir),
     ]
+    if record.held:
+        lines.append(("kept", record.held))
+    if connector is not None:
+        lines += _connector_lines(connector)
     outputs = os.path.join(record.dir, "outputs")
     if os.path.exists(os.path.join(outputs, "outputs.pb")):
         lines.append(("outputs", os.path.join(outputs, "outputs.pb")))
@@ -120,6 +128,62 @@ def show_cmd(run: str, store: str | None, as_json: bool) -> None:
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         click.echo(f"{key.ljust(width)}  {value}")
+
+
+def _connector_state(run_dir: str) -> dict[str, Any] | None:
+    """A connector run's stored state (``describe_run``), redacted; None for other runs."""
+    import os
+
+    from shim.connectors.local import STATE_DIR
+
+    if not os.path.exists(os.path.join(run_dir, STATE_DIR, "state.json")):
+        return None
+    from shim.connectors.local import describe_run
+    from shim.runtime.redaction import redactor
+
+    try:
+        state = describe_run(run_dir)
+    except Exception as e:  # damaged: say so, show the rest
+        return {"error": f"{type(e).__name__}: {e}"}
+    redact = redactor()  # no secret is stored; this process's secrets are masked anyway
+    if state.get("resource_meta"):
+        state["resource_meta"] = redact(state["resource_meta"])
+    return state
+
+
+def _connector_lines(state: dict[str, Any]) -> list[tuple[str, str]]:
+    """What ``shim runs show`` prints of a connector run: the job and where the loop is."""
+    if "error" in state:
+        return [("connector", f"state unreadable: {state['error']}")]
+    status = state.get("status")
+    if status == "done":
+        where = f"done: {state.get('outcome') or '-'}"
+    elif status == "creating":
+        where = "creating the job (create was called or is about to be)"
+    else:
+        where = "polling the job"
+    lines = [
+        (
+            "connector",
+            f"{state.get('task_type')} v{state.get('task_type_version')}, {state.get('connector')}",
+        ),
+        ("job", state.get("resource_meta") or "- (no resource meta stored)"),
+        ("job phase", state.get("last_phase") or "-"),
+        ("loop", where),
+        (
+            "job attempt",
+            f"{state.get('attempt')} of {state.get('max_attempts')} (the task's retries + 1; "
+            f"create called {_times(state.get('creates'))}, "
+            f"resumed {_times(state.get('resumes'))})",
+        ),
+    ]
+    for h in state.get("history") or []:
+        lines.append((f"job attempt {h.get('attempt')}", f"{h.get('outcome')} ({h.get('code')})"))
+    return lines
+
+
+def _times(n: Any) -> str:
+    return f"{n} time{'' if n == 1 else 's'}"
 
 
 def _error(outputs: str) -> str | None:
@@ -144,7 +208,8 @@ def _error(outputs: str) -> str | None:
     help="keep the newest N runs (default: SHIM_LOCAL_KEEP_RUNS, else 50)",
 )
 def clean_cmd(store: str | None, everything: bool, keep: int | None) -> None:
-    """Remove finished runs beyond the newest N. Runs still running are never removed."""
+    """Remove finished runs beyond the newest N. Runs still running are never removed, nor
+    runs whose connector job may still be running (resume or abort them first)."""
     from shim.local.runs import keep_runs
 
     if everything and keep is not None:
@@ -156,6 +221,9 @@ def clean_cmd(store: str | None, everything: bool, keep: int | None) -> None:
         fail(str(e))
     removed = runs.prune(n)
     click.echo(f"removed {len(removed)} run{'s' if len(removed) != 1 else ''} from {runs.root}")
+    for record in runs.list()[n:]:
+        if record.held and not record.is_active():
+            click.echo(f"kept {record.name}: {record.held}")
 
 
 @runs_group.command("resume")
@@ -187,6 +255,7 @@ def resume_cmd(
 
     from shim.commands.common import EXIT_FAILED
     from shim.commands.run import failure_text, show
+    from shim.connectors.base import ConnectorNotFound
     from shim.connectors.local import STATE_DIR, resume_connector_run
     from shim.errors import TaskFailedError
     from shim.local.runs import FAILED, INTERRUPTED, SUCCEEDED, RunStore
@@ -216,7 +285,13 @@ def resume_cmd(
         fail(str(e))
     status, code = FAILED, None
     try:
-        result = resume_connector_run(record.dir, abort=abort, timeout=timeout)
+        try:
+            result = resume_connector_run(record.dir, abort=abort, timeout=timeout)
+        except ConnectorNotFound as e:
+            raise ConnectorNotFound(
+                f"{e}; a connector registered in code: pass its module, `shim runs resume "
+                f"{record.name} -m MODULE`"
+            ) from None
         status = SUCCEEDED
     except TaskFailedError as e:
         code = e.code

@@ -19,10 +19,12 @@ same ``run_name``), the loop reads ``state.json`` and carries on polling the *sa
 
 Ctrl-C / SIGTERM, the task's ``timeout`` (per attempt, counted from the attempt's ``create``,
 across resumes) and a ``timeout`` given to the call each ``delete`` the job and end with
-``SYSTEM:Terminated`` or ``USER:Timeout``. RETRYABLE_FAILED (and a task timeout) end the
-attempt; the task's ``retries`` decide whether a new attempt is created. FAILED and ABORTED end
-the run with the connector's message, origin USER. Secrets named in ``custom["secrets"]`` are
-resolved at run time and never written to the run directory or printed.
+``SYSTEM:Terminated`` or ``USER:Timeout`` (after a Ctrl-C, error.pb says so and
+``KeyboardInterrupt`` is raised, as in every local run). RETRYABLE_FAILED (and a task timeout)
+end the attempt; the task's ``retries`` decide whether a new attempt is created. FAILED and
+ABORTED end the run with the connector's message, origin USER. Secrets named in
+``custom["secrets"]`` are resolved at run time and never written to the run directory or
+printed.
 """
 
 from __future__ import annotations
@@ -240,6 +242,25 @@ class _Run:
     def save(self) -> None:
         assert self.state is not None
         self.storage.put_bytes(self.state_url, self.state.to_json())
+
+    def hold(self) -> None:
+        """Keep the run directory from being pruned while a job may exist: it holds the job's
+        only record (written before ``create``, removed once the run is done)."""
+        from shim.local.runs import hold
+
+        name = self.run_name
+        hold(
+            self.stage.base,
+            f"its connector job ({self.template.type}, {self.connector.describe()}) may still "
+            f"be running: `shim runs resume {name}` carries on, `shim runs resume {name} "
+            "--abort` cancels it",
+            storage=self.storage,
+        )
+
+    def release(self) -> None:
+        from shim.local.runs import release
+
+        release(self.stage.base, storage=self.storage)
 
     def new_state(self) -> RunState:
         md = self.template.metadata
@@ -693,6 +714,7 @@ class _Run:
         self.state.status = "done"
         self.state.outcome = outcome
         self.save()
+        self.release()
         log.info("run %s: done (%s)", self.run_name, outcome)
 
     async def _release(self) -> None:
@@ -827,6 +849,7 @@ def drive_run(
                 raise RunStateError(f"no connector run at {stage.base}: nothing to abort")
             state = run.new_state()
             run.state = state
+            run.hold()  # before create: a job may exist from here on
             run.save()
         else:
             run.state = state
@@ -836,9 +859,11 @@ def drive_run(
                     f"of type {run.template.type!r}"
                 )
             if state.status == "done":
+                run.release()  # in case the process died right after recording the end
                 if not state.released and run.connector.release_on_completion:
                     _run_coroutine(run, run._release)
                 return state.outcome
+            run.hold()  # a run staged before holds existed
             state.resumes += 1
             run.save()
             if state.status == "running":
@@ -897,6 +922,10 @@ def drive_run(
                     resumable=True,
                 )
             )
+        if run.interrupted == "SIGINT":
+            # Ctrl-C: the job is deleted and error.pb says SYSTEM:Terminated; the caller stops
+            # as at a Ctrl-C in any other local run
+            raise KeyboardInterrupt
         return run.state.outcome or "RUNNING"
 
 

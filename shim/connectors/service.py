@@ -66,9 +66,9 @@ _grpc = idl.agent_grpc
 _State = idl.AgentState
 
 #: connector phase -> (phase sent, deprecated ``state`` sent). RETRYABLE_FAILED goes out as
-#: phase UNDEFINED + state RETRYABLE_FAILURE: propeller before 1.15 (the agent-service plugin)
-#: rejects the RETRYABLE_FAILED phase as unknown, and every version reads ``state`` when the
-#: phase is UNDEFINED.
+#: phase UNDEFINED + state RETRYABLE_FAILURE: propeller before 1.16 (agent-service, and
+#: connector-service in 1.15.x) rejects the RETRYABLE_FAILED phase as unknown, and every
+#: version reads ``state`` when the phase is UNDEFINED.
 PHASE_MAP: dict[int, tuple[int, int]] = {
     QUEUED: (QUEUED, _State.Value("PENDING")),
     WAITING_FOR_RESOURCES: (WAITING_FOR_RESOURCES, _State.Value("PENDING")),

@@ -16,7 +16,11 @@ record, and whatever a connector persisted) is readable when the new one starts
 
 On a local root the store keeps the newest ``SHIM_LOCAL_KEEP_RUNS`` runs (default 50): each
 new run removes the finished runs beyond that number. A run that is still running is never
-removed (its record says ``running`` and its process is alive, or it runs on another host).
+removed (its record says ``running`` and its process is alive, or it runs on another host),
+nor is a *held* run: one whose directory holds a ``hold`` file (:func:`hold`), written by
+whoever started something outside this process that may outlive it — a connector's job, whose
+only record is in the run directory — and removed (:func:`release`) once that is over. A
+killed run's record still says ``running`` (shown as ``lost``) while its job may run on.
 Remote roots (``s3://...``) get the same records but are neither listed nor pruned here: an
 object-store lifecycle rule is the tool for that.
 """
@@ -44,6 +48,7 @@ from shim.local.staging import Stage, default_store_root
 __all__ = [
     "DEFAULT_KEEP",
     "FAILED",
+    "HOLD_FILE",
     "INTERRUPTED",
     "KEEP_ENV",
     "RUNNING",
@@ -55,12 +60,16 @@ __all__ = [
     "RunNotFoundError",
     "RunRecord",
     "RunStore",
+    "hold",
     "keep_runs",
     "new_run_name",
+    "release",
     "validate_run_name",
 ]
 
 RUN_FILE = "run.json"
+#: a run directory holding this file is never removed; its text says why (see :func:`hold`)
+HOLD_FILE = "hold"
 DEFAULT_KEEP = 50
 KEEP_ENV = "SHIM_LOCAL_KEEP_RUNS"
 
@@ -110,6 +119,36 @@ def keep_runs(environ: Any = None) -> int:
     return envconf.integer(KEEP_ENV, DEFAULT_KEEP, minimum=1, environ=environ)
 
 
+def hold(run_dir: str, reason: str, *, storage: Any = None) -> None:
+    """Keep the run in ``run_dir`` from being pruned or removed until :func:`release`.
+
+    For whoever starts something outside this process that may outlive it (a connector's
+    job): write the hold *before* starting it. ``reason`` is shown to the user (by ``shim
+    runs show`` / ``clean``) and says what may still run and what to do about it; no secret.
+    """
+    from shim.storage import default_storage, join
+
+    (storage or default_storage()).put_bytes(join(run_dir, HOLD_FILE), reason.encode())
+
+
+def release(run_dir: str, *, storage: Any = None) -> None:
+    """Undo :func:`hold`: what the run started is over; the run may be pruned again."""
+    from shim.storage import default_storage, join
+
+    (storage or default_storage()).delete_object(join(run_dir, HOLD_FILE))
+
+
+def _held(run_dir: str) -> str | None:
+    """The reason a local run directory is held, or None."""
+    try:
+        with open(os.path.join(run_dir, HOLD_FILE), "rb") as f:
+            return f.read().decode("utf-8", "replace").strip() or "held"
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        return "held (its hold file cannot be read)"
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
@@ -154,10 +193,14 @@ class RunRecord:
     attempt: int = 1
     #: the run's directory (URL); not stored, filled in when read
     dir: str = dataclasses.field(default="", compare=False)
+    #: why the run is held (see :func:`hold`), None when it is not; local stores only, not
+    #: stored in run.json, filled in when read
+    held: str | None = dataclasses.field(default=None, compare=False)
 
     def to_json(self) -> bytes:
         data = dataclasses.asdict(self)
         data.pop("dir")
+        data.pop("held")
         return json.dumps(data, indent=1).encode()
 
     @classmethod
@@ -168,7 +211,7 @@ class RunRecord:
             raw = None
         if not isinstance(raw, dict):
             return cls(name=name, status="unknown", dir=dir)
-        known = {f.name for f in dataclasses.fields(cls)} - {"name", "dir"}
+        known = {f.name for f in dataclasses.fields(cls)} - {"name", "dir", "held"}
         kwargs = {k: v for k, v in raw.items() if k in known}
         try:
             return cls(name=name, dir=dir, **kwargs)
@@ -366,11 +409,13 @@ class RunStore:
                     data = f.read()
             except (FileNotFoundError, NotADirectoryError):
                 return None
-        else:
-            try:
-                data = self.storage.get_bytes(join(path, RUN_FILE))
-            except StorageNotFoundError:
-                return None
+            record = RunRecord.from_json(data, name=name, dir=path)
+            record.held = _held(path)
+            return record
+        try:
+            data = self.storage.get_bytes(join(path, RUN_FILE))
+        except StorageNotFoundError:
+            return None
         return RunRecord.from_json(data, name=name, dir=path)
 
     def get(self, name: str) -> RunRecord:
@@ -418,7 +463,9 @@ class RunStore:
                 continue
             except OSError:
                 continue
-            records.append(RunRecord.from_json(data, name=entry.name, dir=entry.path))
+            record = RunRecord.from_json(data, name=entry.name, dir=entry.path)
+            record.held = _held(entry.path)
+            records.append(record)
         records.sort(key=lambda r: (r.started, r.name), reverse=True)
         return records
 
@@ -442,8 +489,8 @@ class RunStore:
     def prune(self, keep: int) -> list[str]:
         """Remove the finished runs beyond the newest ``keep`` (0: every finished run).
 
-        A run that may still be running is never removed. Returns the removed names. A remote
-        store is left as it is.
+        A run that may still be running, or that is held (:func:`hold`), is never removed.
+        Returns the removed names. A remote store is left as it is.
         """
         if not self.local:
             return []
@@ -459,7 +506,7 @@ class RunStore:
             return []  # nothing to read: fewer directories than runs to keep
         removed = []
         for record in self.list()[keep:]:
-            if record.is_active():
+            if record.is_active() or record.held:
                 continue
             if self._remove_dir(record):
                 removed.append(record.name)
@@ -467,10 +514,12 @@ class RunStore:
         return removed
 
     def remove(self, name: str) -> None:
-        """Remove run ``name``; refused while it is running."""
+        """Remove run ``name``; refused while it is running or held."""
         record = self.get(name)
         if record.is_active():
             raise RunInProgressError(f"run {record.name!r} is still running (pid {record.pid})")
+        if record.held:
+            raise RunInProgressError(f"run {record.name!r} is kept: {record.held}")
         if self.local:
             self._remove_dir(record)
         else:
@@ -479,7 +528,7 @@ class RunStore:
     def _remove_dir(self, record: RunRecord) -> bool:
         # read the record again right before: a run with this name may have started meanwhile
         current = self._read(record.name) if record.status != "unknown" else record
-        if current is not None and current.is_active():
+        if current is not None and (current.is_active() or current.held):
             return False
         trash = os.path.join(self.root, f"{_TRASH}{record.name}-{secrets.token_hex(4)}")
         try:

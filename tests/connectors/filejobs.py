@@ -9,11 +9,14 @@ The template's ``custom`` drives a job: ``jobs_dir``; ``script``, the phases suc
 raises it); ``get_errors`` (the first N gets raise ConnectionError); ``get_error_always``;
 ``probe``, a file whose content must mention the job when ``get`` is first called (the run's
 state.json: proves the resource meta was persisted before the first poll); ``leak``: create
-raises an error quoting the secret ``token`` (to test redaction).
+raises an error quoting the secret ``token`` (to test redaction); ``get_delay``: seconds each
+``get`` takes after it is logged (a call in flight); ``delete_errors``: the first N deletes
+raise (the job is not cancelled).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -105,6 +108,9 @@ class FileJobConnector(AsyncConnector[FileJobMeta]):
                     "get_errors": int(custom.get("get_errors", 0)),
                     "get_error_always": bool(custom.get("get_error_always", False)),
                     "probe": custom.get("probe", ""),
+                    "get_delay": float(custom.get("get_delay", 0)),
+                    "delete_errors": int(custom.get("delete_errors", 0)),
+                    "deletes": 0,
                     "polls": 0,
                     "deleted": False,
                     "state_seen_at_first_get": None,
@@ -118,6 +124,8 @@ class FileJobConnector(AsyncConnector[FileJobMeta]):
     async def get(self, resource_meta, **kwargs):
         rec = read_record(resource_meta.jobs_dir, resource_meta.job_id)
         _log_call(resource_meta.jobs_dir, "get", resource_meta.job_id)
+        if rec.get("get_delay"):
+            await asyncio.sleep(rec["get_delay"])
         rec["polls"] += 1
         if rec["polls"] == 1 and rec["probe"]:
             probe = Path(rec["probe"])
@@ -148,6 +156,10 @@ class FileJobConnector(AsyncConnector[FileJobMeta]):
     async def delete(self, resource_meta, **kwargs):
         _log_call(resource_meta.jobs_dir, "delete", resource_meta.job_id)
         rec = read_record(resource_meta.jobs_dir, resource_meta.job_id)
+        rec["deletes"] = rec.get("deletes", 0) + 1
+        if rec["deletes"] <= rec.get("delete_errors", 0):
+            write_record(resource_meta.jobs_dir, resource_meta.job_id, rec)
+            raise RuntimeError("the job service refused to cancel")
         rec["deleted"] = True
         write_record(resource_meta.jobs_dir, resource_meta.job_id, rec)
 

@@ -4,6 +4,7 @@ persistence before the first poll, secrets."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from shim import idl
 from shim.connectors import PollPolicy, RunStateError, describe_run, resume_connector_run
 from shim.connectors.local import run_connector_task
 from shim.errors import TaskFailedError
@@ -291,6 +293,8 @@ SCRIPT = textwrap.dedent(
         run_connector_task(t, {"n": 1}, store=sys.argv[2], run_name="sig")
     except TaskFailedError as e:
         print("FAILED", e.code, e.error_message, flush=True)
+    except KeyboardInterrupt:
+        print("INTERRUPTED", flush=True)
     """
 )
 
@@ -312,11 +316,21 @@ def test_interrupt_deletes_the_job(jobs_dir, store, tmp_path, sig):
         time.sleep(0.02)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert "FAILED SYSTEM:Terminated" in out, (out, err)
-    assert f"interrupted ({sig.name})" in out
+    run_dir = Path(store) / "sig"
+    record = json.loads((run_dir / "run.json").read_text())
+    if sig == signal.SIGINT:  # Ctrl-C stops the caller, as in every local run
+        assert out.strip() == "INTERRUPTED", (out, err)
+        assert record["status"] == "interrupted"
+    else:
+        assert "FAILED SYSTEM:Terminated" in out, (out, err)
+        assert record["status"] == "failed" and record["error"] == "SYSTEM:Terminated"
+    doc = idl.ErrorDocument()
+    doc.ParseFromString((run_dir / "outputs" / "error.pb").read_bytes())
+    assert doc.error.code == "SYSTEM:Terminated"
+    assert f"interrupted ({sig.name}); the job was deleted" in doc.error.message
     (rec,) = all_records(jobs_dir)
     assert rec["deleted"] is True
-    assert describe_run(str(Path(store) / "sig"))["outcome"] == "TERMINATED"
+    assert describe_run(str(run_dir))["outcome"] == "TERMINATED"
 
 
 def test_resume_command_and_status(jobs_dir, store):
@@ -409,3 +423,129 @@ def test_resume_abort_deletes(jobs_dir, store):
 def test_resume_of_a_directory_that_is_not_a_run(tmp_path):
     with pytest.raises(RunStateError, match="not a run directory"):
         resume_connector_run(str(tmp_path))
+
+
+def test_pruning_keeps_a_run_whose_job_may_still_run(jobs_dir, store, monkeypatch):
+    from shim.local.runs import RunStore
+
+    monkeypatch.setenv("SHIM_LOCAL_KEEP_RUNS", "1")
+    t = task(
+        jobs_dir, script=["RUNNING", "SUCCEEDED"], outputs={"total": 7, "label": "x"}, get_errors=3
+    )
+    with pytest.raises(TaskFailedError):  # the service is down: the job lives on
+        run_connector_task(t, {"n": 1}, store=store, run_name="down")
+    assert RunStore(store).get("down").status == "failed"  # the record says the call failed
+    other = task(
+        jobs_dir, name="tests.other", script=["SUCCEEDED"], outputs={"total": 1, "label": "o"}
+    )
+    for _ in range(2):  # each new run prunes the store to one run
+        run_connector_task(other, {"n": 2}, store=store)
+    assert (Path(store) / "down" / "connector" / "state.json").exists()
+    cleaned = subprocess.run(
+        [sys.executable, "-m", "shim", "runs", "clean", "--all", "--store", store],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "kept down: its connector job" in cleaned.stdout, cleaned
+    assert "shim runs resume down --abort" in cleaned.stdout
+    # resumed to its end, the run is an ordinary finished run again
+    assert run_connector_task(t, {"n": 1}, store=store, run_name="down").total == 7
+    assert count_calls(jobs_dir, "create") == 3  # down once, other twice
+    assert "down" in RunStore(store).prune(0)
+
+
+def test_a_killed_run_is_kept_until_its_job_is_over(jobs_dir, store, tmp_path):
+    from shim.local.runs import RunStore
+
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), jobs_dir, store], env=child_env(), stdout=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 60
+    while count_calls(jobs_dir, "get") < 2:  # polling
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    proc.kill()
+    proc.communicate(timeout=30)
+    runs = RunStore(store)
+    assert runs.get("sig").state == "lost" and runs.get("sig").held
+    assert runs.prune(0) == [] and (Path(store) / "sig").is_dir()
+    (job,) = all_records(jobs_dir)
+    shown = show_run(store, "sig")  # what the user sees of the killed run and its job
+    assert re.search(r"^status +lost$", shown, re.M)
+    assert re.search(rf"^job +.*\"job_id\": ?\"{job['id']}\"", shown, re.M), shown
+    assert re.search(r"^job phase +RUNNING$", shown, re.M)
+    assert re.search(r"^loop +polling the job$", shown, re.M)
+    assert re.search(
+        r"^job attempt +1 of 1 \(the task's retries \+ 1; create called 1 time, resumed 0 times\)$",
+        shown,
+        re.M,
+    )
+    assert re.search(r"^kept +its connector job .*shim runs resume sig --abort", shown, re.M)
+    data = json.loads(show_run(store, "sig", "--json"))
+    assert json.loads(data["connector"]["resource_meta"])["job_id"] == job["id"]
+    with pytest.raises(TaskFailedError):
+        resume_connector_run(str(Path(store) / "sig"), abort=True)
+    (rec,) = all_records(jobs_dir)
+    assert rec["deleted"] is True
+    shown = show_run(store, "sig")
+    assert re.search(r"^loop +done: TERMINATED$", shown, re.M)
+    assert re.search(r"^job attempt 1 +TERMINATED \(SYSTEM:Terminated\)$", shown, re.M)
+    assert runs.prune(0) == ["sig"]
+
+
+def show_run(store: str, name: str, *args: str) -> str:
+    shown = subprocess.run(
+        [sys.executable, "-m", "shim", "runs", "show", name, "--store", store, *args],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    return shown.stdout
+
+
+def test_a_delete_that_fails_leaves_the_run_resumable_and_kept(jobs_dir, store):
+    from shim.local.runs import RunStore
+
+    t = task(jobs_dir, script=["RUNNING"], delete_errors=1)
+    with pytest.raises(TaskFailedError) as e:
+        run_connector_task(t, {"n": 1}, store=store, run_name="stuck", timeout=0.5)
+    assert e.value.code == "USER:Timeout"
+    message = e.value.error_message
+    assert "deleting the job FAILED (RuntimeError: the job service refused to cancel)" in message
+    assert "it may still be running" in message and '"job_id"' in message  # which job
+    assert f"shim runs resume --abort {Path(store) / 'stuck'}" in message
+    (rec,) = all_records(jobs_dir)
+    assert rec["deleted"] is False  # really left running, and the user was told
+    assert state_of(store, "stuck")["status"] == "running"
+    assert RunStore(store).prune(0) == []  # its record is kept
+    with pytest.raises(TaskFailedError) as e:  # the service cancels now
+        resume_connector_run(str(Path(store) / "stuck"), abort=True)
+    assert "aborted on request; the job was deleted" in e.value.error_message
+    (rec,) = all_records(jobs_dir)
+    assert rec["deleted"] is True
+    assert RunStore(store).prune(0) == ["stuck"]
+
+
+def test_resume_without_the_connectors_module_says_how_to_load_it(jobs_dir, store):
+    t = task(
+        jobs_dir, script=["RUNNING", "SUCCEEDED"], outputs={"total": 1, "label": "x"}, get_errors=3
+    )
+    with pytest.raises(TaskFailedError):
+        run_connector_task(t, {"n": 1}, store=store, run_name="nomod")
+    res = subprocess.run(
+        [sys.executable, "-m", "shim", "runs", "resume", "nomod", "--store", store],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "no connector for task type 'test_file_job'" in res.stderr
+    assert "`shim runs resume nomod -m MODULE`" in res.stderr
+    assert count_calls(jobs_dir, "create") == 1

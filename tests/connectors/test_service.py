@@ -150,6 +150,15 @@ def test_status_codes(stub, jobs_dir):
         lambda: stub.GetTask(idl.GetTaskRequest(task_category=category(), resource_meta=down))
     )
     assert code == grpc.StatusCode.INTERNAL and "the job service is down" in details
+    refusing = stub.CreateTask(
+        create_request(template(jobs_dir, delete_errors=1), name="r")
+    ).resource_meta
+    code, details = status_of(
+        lambda: stub.DeleteTask(
+            idl.DeleteTaskRequest(task_category=category(), resource_meta=refusing)
+        )
+    )
+    assert code == grpc.StatusCode.INTERNAL and "refused to cancel" in details
     bad_inputs = create_request(tt, name="b")
     bad_inputs.inputs.literals["n"].scalar.primitive.string_value = "x"
     code, details = status_of(lambda: stub.CreateTask(bad_inputs))
@@ -217,8 +226,28 @@ def test_secrets_come_from_the_servers_environment_and_never_leak(serve, jobs_di
     assert secret not in server.log.read_text()
 
 
-def test_sigterm_stops_gracefully(server):
-    assert server.stop() == 0
+def test_sigterm_stops_gracefully(server, jobs_dir):
+    import time
+
+    from tests.connectors.filejobs import count_calls
+
+    channel = grpc.insecure_channel(server.target)
+    stub = idl.agent_grpc.AsyncAgentServiceStub(channel)
+    tt = template(jobs_dir, script=["SUCCEEDED"], outputs={"total": 5}, get_delay=2)
+    meta = stub.CreateTask(create_request(tt)).resource_meta
+    request = idl.GetTaskRequest(task_category=category(), resource_meta=meta)
+    in_flight = stub.GetTask.future(request, timeout=60)
+    deadline = time.monotonic() + 30
+    while count_calls(jobs_dir, "get") < 1:  # the call is being served
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert server.stop() == 0  # SIGTERM while GetTask is in flight
+    resource = in_flight.result().resource  # it was allowed to finish
+    assert resource.phase == Phase.SUCCEEDED
+    assert resource.outputs.literals["total"].scalar.primitive.integer == 5
+    code, _ = status_of(lambda: stub.GetTask(request, timeout=5))
+    assert code == grpc.StatusCode.UNAVAILABLE  # and then it was gone
+    channel.close()
     assert "stopped" in server.log.read_text()
 
 

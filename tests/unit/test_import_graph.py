@@ -10,6 +10,7 @@ package's lazy ``_EXPORTS`` table resolves (``from shim import TaskTemplate`` im
 - no import cycles (the failure names each cycle, edge by edge, with file and line);
 - ``shim/runtime/`` imports nothing from ``shim.task``, ``shim.local``, ``shim.connectors``,
   ``shim.commands`` or ``shim.cli`` (the container needs only what runs there);
+- ``shim.task`` and ``shim.local`` import nothing from ``shim.connectors`` (the layer above);
 - only ``shim/idl.py`` imports ``flyteidl``.
 """
 
@@ -297,6 +298,19 @@ def test_runtime_imports_nothing_from_the_layers_above(graph: Graph) -> None:
             f"shim/runtime/ must not import {', '.join(RUNTIME_FORBIDDEN)}:\n" + "\n".join(bad),
             pytrace=False,
         )
+
+
+def test_task_and_local_import_nothing_from_connectors(graph: Graph) -> None:
+    # connectors sit above the local runners: a connector task reaches them through the
+    # duck-typed ``drive_locally`` hook, the runs store keeps a connector run through a hold
+    bad = [
+        f"{e.src} imports {e.dst} at {e.where()}"
+        for e in graph.external
+        if e.src.startswith(("shim.local", "shim.task"))
+        and (e.dst == "shim.connectors" or e.dst.startswith("shim.connectors."))
+    ]
+    if bad:
+        pytest.fail("shim.task and shim.local must not import shim.connectors:\n" + "\n".join(bad))
 
 
 def test_only_idl_imports_flyteidl(graph: Graph) -> None:

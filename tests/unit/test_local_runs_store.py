@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -21,8 +22,10 @@ from shim.local.runs import (
     RunNotFoundError,
     RunRecord,
     RunStore,
+    hold,
     keep_runs,
     new_run_name,
+    release,
 )
 from tests.support import executors as ex
 from tests.support.tasks import echo_task, make_task
@@ -128,6 +131,27 @@ def test_pruning_never_removes_a_running_run(store, monkeypatch):
     assert "old-running" in left  # its process (this one) is alive
     assert "old-lost" not in left  # pid 0: no process
     assert len(left) == 2
+
+
+def test_a_held_run_is_never_pruned_or_removed_until_released(store, monkeypatch):
+    # a killed run (record "running", its process gone: lost) whose job may still run elsewhere
+    fake_run(store, "held", status="running", started="2000-01-01T00:00:00+00:00", pid=dead_pid())
+    fake_run(store, "done", status="succeeded", started="2000-01-01T00:00:01+00:00")
+    why = "its job may still be running: `shim runs resume held` carries on"
+    hold(str(store / "held"), why)
+    runs = RunStore(str(store))
+    assert runs.get("held").state == "lost" and runs.get("held").held == why
+    assert runs.prune(0) == ["done"]
+    monkeypatch.setenv("SHIM_LOCAL_KEEP_RUNS", "1")
+    echo_task(int)(x=1)  # a new run prunes to one: the held run stays
+    assert (store / "held").is_dir()
+    with pytest.raises(RunInProgressError, match="shim runs resume held"):
+        runs.remove("held")
+    r = invoke("runs", "clean", "--all")
+    assert r.exit_code == 0 and f"kept held: {why}" in r.stdout
+    assert re.search(rf"^kept +{re.escape(why)}$", invoke("runs", "show", "held").stdout, re.M)
+    release(str(store / "held"))
+    assert "held" in runs.prune(0)
 
 
 def test_pruning_skips_unknown_directories_and_removes_the_old_layout(store):
