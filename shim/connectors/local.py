@@ -806,7 +806,8 @@ def drive_run(
     """Drive the connector run staged at ``stage`` (task.pb and inputs.pb present) to its end;
     returns the outcome (``SUCCEEDED``, ``FAILED``, ...). Resumes from ``state.json`` when it
     exists; a run that is done is left as it is. ``abort=True`` deletes the job instead of
-    polling it. The result is in ``stage.outputs`` (outputs.pb or error.pb)."""
+    polling it. The result is in ``stage.outputs`` (outputs.pb or error.pb). Ctrl-C (SIGINT)
+    deletes the job, stores ``SYSTEM:Terminated``, then raises ``KeyboardInterrupt``."""
     from shim.storage import default_storage, join
 
     storage = storage or default_storage()
@@ -897,6 +898,10 @@ def drive_run(
                     resumable=True,
                 )
             )
+        if run.interrupted == "SIGINT":
+            # Ctrl-C stops the caller too (as any local run), once the job is deleted and the
+            # outcome (SYSTEM:Terminated) is stored
+            raise KeyboardInterrupt
         return run.state.outcome or "RUNNING"
 
 

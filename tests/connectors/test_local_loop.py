@@ -16,6 +16,8 @@ import pytest
 from shim.connectors import PollPolicy, RunStateError, describe_run, resume_connector_run
 from shim.connectors.local import run_connector_task
 from shim.errors import TaskFailedError
+from shim.local.runner import read_error
+from shim.storage import default_storage
 from tests.connectors.conftest import child_env
 from tests.connectors.filejobs import FileJobTask, all_records, count_calls
 
@@ -291,6 +293,8 @@ SCRIPT = textwrap.dedent(
         run_connector_task(t, {"n": 1}, store=sys.argv[2], run_name="sig")
     except TaskFailedError as e:
         print("FAILED", e.code, e.error_message, flush=True)
+    except KeyboardInterrupt:
+        print("KeyboardInterrupt", flush=True)
     """
 )
 
@@ -312,11 +316,18 @@ def test_interrupt_deletes_the_job(jobs_dir, store, tmp_path, sig):
         time.sleep(0.02)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert "FAILED SYSTEM:Terminated" in out, (out, err)
-    assert f"interrupted ({sig.name})" in out
     (rec,) = all_records(jobs_dir)
     assert rec["deleted"] is True
     assert describe_run(str(Path(store) / "sig"))["outcome"] == "TERMINATED"
+    if sig == signal.SIGINT:  # Ctrl-C: the caller stops too, as after any local run
+        assert out.strip() == "KeyboardInterrupt", (out, err)
+        run_dir = Path(store) / "sig"
+        assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+        error = read_error(default_storage(), str(run_dir / "outputs"))
+        assert error.code == "SYSTEM:Terminated" and "interrupted (SIGINT)" in error.error_message
+    else:
+        assert "FAILED SYSTEM:Terminated" in out, (out, err)
+        assert f"interrupted ({sig.name})" in out
 
 
 def test_resume_command_and_status(jobs_dir, store):
