@@ -64,6 +64,7 @@ from shim.connectors.base import (
 from shim.connectors.registry import ConnectorRegistry
 from shim.errors import ShimError, TaskFailedError, UserError
 from shim.runtime import errordoc, redaction
+from shim.runtime.phases import Phase
 
 log = logging.getLogger("shim.connectors")
 
@@ -532,7 +533,7 @@ class _Run:
     # --- outcomes ----------------------------------------------------------------------------
 
     def _error_outcome(self, exc: BaseException, where: str) -> _Outcome:
-        c = errordoc.classify(exc, phase="execute", redact=self.redact)
+        c = errordoc.classify(exc, phase=Phase.EXECUTE, redact=self.redact)
         message = f"{self.connector.describe()}: {where} failed\n\n" + c.message
         return _Outcome(c.code, c.recoverable, c.origin, message, "ERROR")
 
