@@ -225,3 +225,87 @@ def test_execute_help():
         text=True,
     )
     assert proc.returncode == 0 and "--output-prefix" in proc.stdout
+
+
+# --- the README's CLI reference is the CLI ------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _reference_rows() -> list[tuple[str, str]]:
+    """(command as the README writes it, its whole table cell) for each command of the table."""
+    import re
+
+    text = (REPO / "README.md").read_text()
+    section = text.split("## CLI reference", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        if not line.startswith("| `shim"):
+            continue
+        cell = line.split("` |", 1)[0][3:].replace("\\|", "|")
+        rows += [(usage.strip("` "), usage) for usage in re.split(r"` / `", cell)]
+    return rows
+
+
+def _command(words: list[str]):
+    """The click command the words after ``shim`` name, and how many words that took."""
+    import click
+
+    cmd, n = cli, 0
+    while isinstance(cmd, click.Group) and n < len(words) and words[n] in cmd.commands:
+        cmd, n = cmd.commands[words[n]], n + 1
+    return cmd, n
+
+
+def test_cli_reference_matches_the_commands():
+    """Every command of the README's CLI reference exists with every flag the table shows,
+    and every flag of each command is in its row (so neither can drift from the other)."""
+    import re
+
+    from shim.runtime.args import execute_help
+
+    rows = _reference_rows()
+    assert len(rows) >= 12
+    documented: dict[str, set[str]] = {}
+    for usage, _ in rows:
+        words = usage.split()[1:]
+        flags = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", usage))
+        flags = {part for f in flags for part in f.split("/")}
+        cmd, n = _command(words)
+        name = " ".join(words[:n])
+        if name == "execute":
+            help_text = execute_help()
+            assert all(f in help_text for f in flags), (usage, flags)
+            continue
+        known = {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
+        assert flags <= known, f"{usage!r}: no such flags {sorted(flags - known)}"
+        documented.setdefault(name, set()).update(flags)
+    for name, flags in documented.items():
+        cmd, _ = _command(name.split())
+        options = [p for p in cmd.params if p.opts and p.opts[0].startswith("-")]
+        for p in options:
+            if p.name == "help":
+                continue
+            assert set(p.opts) & flags, f"`shim {name}` option {p.opts} is not in the README"
+
+
+def test_readme_shim_runs_commands(tmp_path, monkeypatch):
+    """The `shim runs` commands the README's "Local runs" section shows work as written."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Local runs", 1)[1].split("\n## ", 1)[0]
+    (block,) = section.split("```bash\n")[1:]
+    commands = [ln.split("#", 1)[0].split() for ln in block.split("```", 1)[0].splitlines()]
+    monkeypatch.setenv("SHIM_LOCAL_STORE", str(tmp_path / "runs"))
+    task = make_task(ex.EchoExecutor, inputs={"x": int}, outputs={"y": int}, name="cli.echo")
+    shim_run = __import__("shim").with_runcontext(name="nl-top10").run
+    assert shim_run(task, x=3) == 3
+    outputs = []
+    for words in filter(None, commands):
+        assert words[:2] == ["shim", "runs"], words
+        r = CliRunner().invoke(cli, words[1:])
+        assert r.exit_code == 0, (words, r.output)
+        outputs.append(r.stdout)
+    listing, shown, cleaned = outputs
+    assert listing.splitlines()[1].split()[:2] == ["nl-top10", "succeeded"]
+    assert "nl-top10" in shown and "outputs.pb" in shown
+    assert "removed 0 runs" in cleaned
