@@ -66,13 +66,17 @@ def parse_input(name: str, raw: str, py_type: Any) -> Any:
     base = getattr(py_type, "__origin__", py_type)
     if py_type is str:
         return raw
-    if py_type is bool:
+    if py_type is bool:  # the words of the settings (shim.envconf): one boolean dialect
+        from shim.envconf import FALSE_WORDS, TRUE_WORDS
+
         low = raw.strip().lower()
-        if low in ("true", "t", "1", "yes"):
+        if low in TRUE_WORDS:
             return True
-        if low in ("false", "f", "0", "no"):
+        if low in FALSE_WORDS:
             return False
-        raise click.BadParameter(f"input {name!r}: expected true/false, got {raw!r}")
+        raise click.BadParameter(
+            f"input {name!r}: expected a boolean (true/false, 1/0, yes/no, on/off), got {raw!r}"
+        )
     if py_type in (int, float):
         try:
             return py_type(raw)

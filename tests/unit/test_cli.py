@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -309,3 +310,14 @@ def test_readme_shim_runs_commands(tmp_path, monkeypatch):
     assert listing.splitlines()[1].split()[:2] == ["nl-top10", "succeeded"]
     assert "nl-top10" in shown and "outputs.pb" in shown
     assert "removed 0 runs" in cleaned
+
+
+def test_boolean_inputs_take_the_words_of_the_settings():
+    """``-i flag=on`` means what ``SHIM_X=on`` means: one boolean dialect."""
+    from shim.commands.run import parse_input
+    from shim.envconf import FALSE_WORDS, TRUE_WORDS
+
+    assert all(parse_input("b", w.upper(), bool) is True for w in TRUE_WORDS)
+    assert all(parse_input("b", f" {w} ", bool) is False for w in FALSE_WORDS)
+    with pytest.raises(click.BadParameter, match="input 'b': expected a boolean"):
+        parse_input("b", "maybe", bool)
