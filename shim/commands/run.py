@@ -194,6 +194,8 @@ def run_cmd(
         sys.exit(1)
     except (ShimError, TypeError, ValueError) as e:
         click.echo(f"shim run: {e}", err=True)
+        if getattr(e, "run_dir", None):  # the run had started (e.g. LocalRunError)
+            click.echo(f"run {e.run_name}: {e.run_dir}", err=True)  # type: ignore[attr-defined]
         sys.exit(1)
     click.echo(show(result, rows))
     click.echo(f"({elapsed:.2f}s; run {run_name}: {RunStore(store).run_dir(run_name)})", err=True)

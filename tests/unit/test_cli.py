@@ -35,6 +35,7 @@ class Gone(ex.NoOpExecutor):
 
 Gone.__module__ = "no_such_executor_package.executors"  # not importable where it runs
 missing_executor = make_task(Gone, name="cli.missing_executor")
+dies = make_task(ex.SelfKillExecutor, outputs={"y": int}, name="cli.dies")
 """
 
 SQL_FILE = """
@@ -67,6 +68,17 @@ def test_run_prints_outputs(task_file):
     r = invoke("run", f"{task_file}:echo", "-i", "x=41")
     assert r.exit_code == 0, r.output
     assert r.stdout.strip() == "41"
+
+
+def test_run_that_leaves_no_document_prints_its_directory(task_file, tmp_path, monkeypatch):
+    """A run that ends without outputs.pb or error.pb (an unsupervised worker killed) is a
+    failure too: `shim run` says so and where the run is."""
+    monkeypatch.delenv("SHIM_SUPERVISE", raising=False)
+    r = invoke("run", f"{task_file}:dies", "--runner", "subprocess", "--name", "killed")
+    assert r.exit_code == 1
+    first, *rest = r.stderr.splitlines()
+    assert first.startswith("shim run: task 'cli.dies' wrote neither outputs.pb nor error.pb")
+    assert f"run killed: {tmp_path / 'store' / 'killed'}" in rest
 
 
 def test_run_task_failure_is_one_clear_message(task_file):
@@ -229,8 +241,6 @@ def test_execute_help():
 
 
 # --- the README's CLI reference is the CLI ------------------------------------------------------
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _reference_rows() -> list[tuple[str, str]]:
