@@ -331,3 +331,25 @@ def test_boolean_inputs_take_the_words_of_the_settings():
     assert all(parse_input("b", f" {w} ", bool) is False for w in FALSE_WORDS)
     with pytest.raises(click.BadParameter, match="input 'b': expected a boolean"):
         parse_input("b", "maybe", bool)
+
+
+@pytest.mark.parametrize("supervise", ["--no-supervise", "--supervise"])
+def test_execute_usage_error_with_an_output_prefix_writes_an_error_document(tmp_path, supervise):
+    """A template whose args do not parse (an unknown flag) is the task's mistake: reported
+    in error.pb as USER:BadArguments, non-recoverable, when the output prefix can be read."""
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "shim", "execute", supervise, f"--output-prefix={out}", "--bogus"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "shim execute: unrecognized arguments: --bogus (see shim execute --help)"
+    ]
+    doc = idl.ErrorDocument()
+    doc.ParseFromString((out / "error.pb").read_bytes())
+    assert doc.error.code == "USER:BadArguments"
+    assert doc.error.kind == idl.ContainerError.Kind.Value("NON_RECOVERABLE")
+    assert "unrecognized arguments: --bogus" in doc.error.message
