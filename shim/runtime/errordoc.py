@@ -54,6 +54,8 @@ def _same(text: str) -> str:
 
 
 def _text(exc: BaseException) -> str:
+    if isinstance(exc, TaskFailedError):  # a nested task's failure raised on: its reason
+        return exc.reason
     try:
         return str(exc)
     except Exception:  # a broken __str__ must not hide the failure

@@ -363,9 +363,13 @@ def test_failing_child_caught_by_its_parent(store):
 
 
 def test_failing_child_not_caught_fails_the_parent_with_its_code(store):
+    """The parent's failure says the child's code and reason once (not the child's whole
+    ``CODE (KIND, ORIGIN): reason`` line again inside the parent's)."""
     with pytest.raises(TaskFailedError) as e:
         shim.run_task(t.uncaught_child, {"message": "deep"}, store=store)
-    assert e.value.code == "USER:ChildFailed" and "deep" in str(e.value)
+    assert e.value.code == "USER:ChildFailed"
+    assert str(e.value) == "USER:ChildFailed (NON_RECOVERABLE, USER): deep"
+    assert e.value.error_message.endswith("Message:\n\n    ChildFailed: deep")
 
 
 def test_blocking_sync_call_from_async_code(store):
