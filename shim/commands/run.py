@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from shim.commands.common import EXIT_FAILED, ShimCommand, fail, quiet_option, usage
+from shim.commands.common import EXIT_FAILED, ShimCommand, error_line, quiet_option, usage
 from shim.errors import ShimError, TaskFailedError, UserError
 
 
@@ -112,14 +112,17 @@ def parse_input(name: str, raw: str, py_type: Any) -> Any:
     base = getattr(py_type, "__origin__", py_type)
     if py_type is str:
         return raw
-    if py_type is bool:
+    if py_type is bool:  # the words of the settings (shim.envconf): one boolean dialect
+        from shim.envconf import FALSE_WORDS, TRUE_WORDS
+
         low = raw.strip().lower()
-        if low in ("true", "t", "1", "yes"):
+        if low in TRUE_WORDS:
             return True
-        if low in ("false", "f", "0", "no"):
+        if low in FALSE_WORDS:
             return False
         raise click.BadParameter(
-            f"input {name!r}: expected true/false, got {raw!r}", param_hint="'-i' / '--input'"
+            f"input {name!r}: expected a boolean (true/false, 1/0, yes/no, on/off), got {raw!r}",
+            param_hint="'-i' / '--input'",
         )
     if py_type in (int, float):
         try:
@@ -312,6 +315,9 @@ def run_cmd(
     except TypeMismatchError as e:  # an input value that does not fit, a missing input
         usage(str(e))
     except (ShimError, TypeError, ValueError) as e:
-        fail(str(e))
+        click.echo(error_line(str(e)), err=True)
+        if getattr(e, "run_dir", None):  # the run had started (e.g. LocalRunError)
+            click.echo(f"run {e.run_name}: {e.run_dir}", err=True)  # type: ignore[attr-defined]
+        sys.exit(EXIT_FAILED)
     click.echo(show(result, rows))
     click.echo(f"({elapsed:.2f}s; run {run_name}: {RunStore(store).run_dir(run_name)})", err=True)

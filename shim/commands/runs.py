@@ -49,20 +49,37 @@ def _as_json(record: Any) -> dict[str, Any]:
     return data
 
 
+def _group_store(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A subcommand's ``--store``, else the one given to the group (``shim runs --store X
+    show RUN`` looks in X, as ``shim runs show RUN --store X`` does)."""
+    if value is None and ctx.parent is not None:
+        return ctx.parent.params.get("store")
+    return value
+
+
+_LIMIT = click.option(
+    "-n", "--limit", type=click.IntRange(min=1), default=None, help="newest N only"
+)
+_JSON = click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+_SUB_STORE = click.option("--store", default=None, help=_STORE_HELP, callback=_group_store)
+
+
 @click.group("runs", cls=ShimGroup, invoke_without_command=True)
 @click.option("--store", default=None, help=_STORE_HELP)
+@_LIMIT
+@_JSON
 @click.pass_context
-def runs_group(ctx: click.Context, store: str | None) -> None:
+def runs_group(ctx: click.Context, store: str | None, limit: int | None, as_json: bool) -> None:
     """Local runs: `shim runs` (= list), `shim runs show RUN`, `shim runs clean`,
     `shim runs resume RUN` (a connector run)."""
     if ctx.invoked_subcommand is None:
-        ctx.invoke(list_cmd, store=store)
+        ctx.invoke(list_cmd, store=store, limit=limit, as_json=as_json)
 
 
 @runs_group.command("list")
-@click.option("--store", default=None, help=_STORE_HELP)
-@click.option("-n", "--limit", type=click.IntRange(min=1), default=None, help="newest N only")
-@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@_SUB_STORE
+@_LIMIT
+@_JSON
 def list_cmd(store: str | None, limit: int | None = None, as_json: bool = False) -> None:
     """List runs, newest first: name, status, task, runner, start (UTC), duration."""
     runs = _store(store)
@@ -83,7 +100,7 @@ def list_cmd(store: str | None, limit: int | None = None, as_json: bool = False)
 
 @runs_group.command("show")
 @click.argument("run")
-@click.option("--store", default=None, help=_STORE_HELP)
+@_SUB_STORE
 @click.option("--json", "as_json", is_flag=True, help="the record as JSON")
 def show_cmd(run: str, store: str | None, as_json: bool) -> None:
     """Show RUN (a name, or a unique beginning of one): its record, directory and error."""
@@ -199,7 +216,7 @@ def _error(outputs: str) -> str | None:
 
 
 @runs_group.command("clean")
-@click.option("--store", default=None, help=_STORE_HELP)
+@_SUB_STORE
 @click.option("--all", "everything", is_flag=True, help="remove every finished run")
 @click.option(
     "--keep",
@@ -228,7 +245,7 @@ def clean_cmd(store: str | None, everything: bool, keep: int | None) -> None:
 
 @runs_group.command("resume")
 @click.argument("run")
-@click.option("--store", default=None, help=_STORE_HELP)
+@_SUB_STORE
 @click.option("--abort", is_flag=True, help="delete the run's job instead of polling it")
 @click.option(
     "--timeout",

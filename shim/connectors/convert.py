@@ -128,12 +128,14 @@ def typed_outputs(task_template: Any, outputs: Any, ctx: Any) -> Any:
 
     tt = TaskTemplateModel(pb=task_template, custom={})
     if isinstance(outputs, idl.LiteralMap):
-        declared, given = set(tt.interface.outputs), set(outputs.literals)
-        if declared != given:
-            raise OutputError(
-                f"the connector returned outputs {sorted(given)}, but the task declares "
-                f"{sorted(declared)}"
-            )
+        # names matched by the one rule (an absent Optional output is None, as everywhere)
+        from shim.types import InterfaceMismatchError, bind_names, python_type_of
+
+        types = {n: python_type_of(lt) for n, lt in tt.interface.outputs.items()}
+        try:
+            bind_names(outputs.literals, types, what="output")
+        except InterfaceMismatchError as e:
+            raise OutputError(f"the connector's outputs do not match the task's: {e}") from None
         return outputs
     return encode_outputs(outputs if outputs is not None else {}, tt, ctx)
 

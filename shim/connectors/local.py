@@ -66,6 +66,7 @@ from shim.connectors.base import (
 from shim.connectors.registry import ConnectorRegistry
 from shim.errors import ShimError, TaskFailedError, UserError
 from shim.runtime import errordoc, redaction
+from shim.runtime.phases import Phase
 
 log = logging.getLogger("shim.connectors")
 
@@ -553,7 +554,7 @@ class _Run:
     # --- outcomes ----------------------------------------------------------------------------
 
     def _error_outcome(self, exc: BaseException, where: str) -> _Outcome:
-        c = errordoc.classify(exc, phase="execute", redact=self.redact)
+        c = errordoc.classify(exc, phase=Phase.EXECUTE, redact=self.redact)
         message = f"{self.connector.describe()}: {where} failed\n\n" + c.message
         return _Outcome(c.code, c.recoverable, c.origin, message, "ERROR")
 
@@ -828,7 +829,8 @@ def drive_run(
     """Drive the connector run staged at ``stage`` (task.pb and inputs.pb present) to its end;
     returns the outcome (``SUCCEEDED``, ``FAILED``, ...). Resumes from ``state.json`` when it
     exists; a run that is done is left as it is. ``abort=True`` deletes the job instead of
-    polling it. The result is in ``stage.outputs`` (outputs.pb or error.pb)."""
+    polling it. The result is in ``stage.outputs`` (outputs.pb or error.pb). Ctrl-C (SIGINT)
+    deletes the job, stores ``SYSTEM:Terminated``, then raises ``KeyboardInterrupt``."""
     from shim.storage import default_storage, join
 
     storage = storage or default_storage()

@@ -109,6 +109,8 @@ def run_task(
         raise
     except BaseException as e:
         error = type(e).__name__
+        if isinstance(e, ShimError):  # a run that ended without a document: where to look
+            e.run_name, e.run_dir = run.name, run.dir  # type: ignore[attr-defined]
         raise
     finally:
         _finish(run, status, error)

@@ -388,16 +388,12 @@ class RunStore:
             return
         # atomic (a reader sees the old record or the new one) but not fsynced: a record lost
         # to a crash of the machine costs less than two fsyncs on every local call
-        path = os.path.join(record.dir, RUN_FILE)
-        tmp = f"{path}.{secrets.token_hex(4)}.tmp"
-        try:
-            with open(tmp, "wb") as f:
-                f.write(record.to_json())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        from pathlib import Path
+
+        from shim.storage.local import atomic_path
+
+        with atomic_path(os.path.join(record.dir, RUN_FILE), fsync=False) as tmp:
+            Path(tmp).write_bytes(record.to_json())
 
     def _read(self, name: str) -> RunRecord | None:
         from shim.storage import join

@@ -119,5 +119,18 @@ def parse_execute_args(argv: list[str]) -> ExecuteArgs:
     )
 
 
+def output_prefix_of(argv: list[str]) -> str | None:
+    """The ``--output-prefix`` of a command line that does not parse as a whole (an unknown
+    flag, a missing value elsewhere), so that the usage error can still be reported there."""
+    flags = argv[: argv.index("--")] if "--" in argv else argv
+    p = _Parser(add_help=False, allow_abbrev=False)
+    p.add_argument("--output-prefix")
+    try:
+        ns, _ = p.parse_known_args(flags)
+    except UsageError:
+        return None
+    return absent(ns.output_prefix)
+
+
 def execute_help() -> str:
     return _parser().format_help()

@@ -38,7 +38,15 @@ def format_message(exc: BaseException, redact: Callable[[str], str] | None = Non
     clean = redact or _same
     value = clean(f"{type(exc).__name__}: {_text(exc)}")
     tb = clean("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip())
-    return f"Trace:\n\n    {_indent(tb)}\n\nMessage:\n\n    {_indent(value)}"
+    return layout(tb, value)
+
+
+def layout(trace: str, message: str) -> str:
+    """An error document's message in flytekit's layout: ``Trace:`` and the indented
+    ``trace`` (left out when empty), then ``Message:`` and the indented ``message`` (what
+    :func:`shim.errors.reason_of` gives back to a local caller)."""
+    body = f"Message:\n\n    {_indent(message)}"
+    return f"Trace:\n\n    {_indent(trace)}\n\n{body}" if trace else body
 
 
 def _same(text: str) -> str:
@@ -46,6 +54,8 @@ def _same(text: str) -> str:
 
 
 def _text(exc: BaseException) -> str:
+    if isinstance(exc, TaskFailedError):  # a nested task's failure raised on: its reason
+        return exc.reason
     try:
         return str(exc)
     except Exception:  # a broken __str__ must not hide the failure

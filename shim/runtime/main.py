@@ -22,8 +22,11 @@ def execute_main(argv: list[str]) -> int:
     try:
         args = parse_execute_args(argv)
     except UsageError as e:
-        print(f"shim execute: error: {e} (see 'shim execute --help')", file=sys.stderr)
-        return 2
+        usage: UsageError | None = e
+    else:
+        usage = None
+    if usage is not None:  # reported outside the except block: no chained traceback
+        return _usage_error(argv, usage)
     from shim import envconf
 
     supervise, setup_error = args.supervise, None
@@ -39,3 +42,27 @@ def execute_main(argv: list[str]) -> int:
     from shim.runtime.entrypoint import run, supervised_progress
 
     return run(args, handle_sigterm=True, progress=supervised_progress(), setup_error=setup_error)
+
+
+def _usage_error(argv: list[str], e: Exception) -> int:
+    """A command line that does not parse: one line on stderr and exit status 2, or, when its
+    ``--output-prefix`` can be read, an error document there (a wrong template's args are the
+    task's mistake, not to be retried: ``USER:BadArguments``) and the status of any failure
+    reported in one (0, or 1 with ``FLYTE_FAIL_ON_ERROR``)."""
+    from shim.runtime.args import ExecuteArgs, output_prefix_of
+
+    print(f"shim execute: error: {e} (see 'shim execute --help')", file=sys.stderr)
+    prefix = output_prefix_of(argv)
+    if prefix is None:
+        return 2
+    from shim.errors import UserError
+    from shim.runtime.entrypoint import run
+
+    error = UserError(
+        f"the command line of shim execute is wrong: {e}; the template's container args must "
+        "be `pyflyte-execute --inputs ... --output-prefix ... --raw-output-data-prefix ... "
+        "--resolver ... -- <resolver args>` (see shim execute --help)",
+        code="BadArguments",
+    )
+    args = ExecuteArgs(inputs=None, output_prefix=prefix, raw_output_data_prefix=None, resolver="")
+    return run(args, handle_sigterm=True, setup_error=error, quiet=True)

@@ -437,16 +437,13 @@ class Supervisor:
         from shim.runtime.redaction import redactor
 
         redact = redactor()
-        message = f"Message:\n\n    {text}"
         parts = []
         for name, tail in self.tails.items():
             lines = tail.render(redact)
             if lines:
                 parts += [f"last {len(lines)} lines of the worker's {name}:"]
                 parts += [f"  {line}" for line in lines]
-        if parts:
-            body = "\n    ".join(parts)
-            message = f"Trace:\n\n    {body}\n\n{message}"
+        message = errordoc.layout("\n".join(parts), text)
         c = errordoc.Classified(code, recoverable, origin, message)
         kind = "recoverable" if recoverable else "non-recoverable"
         storage, _ = errordoc.reporting_storage()  # a bad setting: the worker reported it

@@ -139,14 +139,19 @@ def running(task_name: str) -> Iterator[TaskRun]:
 
 
 def write_spans(run: TaskRun, storage: Any, output_prefix: str) -> str | None:
-    """Write ``run``'s spans to ``<output_prefix>/trace.json``; None when there are none."""
+    """Write ``run``'s spans to ``<output_prefix>/trace.json``; None when there are none.
+
+    Spans hold the inputs, outputs and error messages of traced calls, which may carry a
+    secret the task read: the document is redacted (:mod:`shim.runtime.redaction`) as an
+    error document is."""
     if not run.spans:
         return None
+    from shim.runtime.redaction import redactor
     from shim.storage import join
 
     url = join(output_prefix, TRACE_FILE)
-    data = json.dumps(run.document(), indent=1, default=str).encode()
-    storage.put_bytes(url, data)
+    text = json.dumps(run.document(), indent=1, default=str)
+    storage.put_bytes(url, redactor()(text).encode())
     return url
 
 

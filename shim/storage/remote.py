@@ -75,14 +75,14 @@ def reset_cache() -> None:
 def s3_options(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Keyword arguments for ``s3fs.S3FileSystem`` from the environment (see module doc)."""
     env = os.environ if env is None else env
-    endpoint = (
-        env.get("FLYTE_AWS_ENDPOINT")
-        or env.get("AWS_ENDPOINT_URL_S3")
-        or env.get("AWS_ENDPOINT_URL")
-    )
-    key = env.get("FLYTE_AWS_ACCESS_KEY_ID")
-    secret = env.get("FLYTE_AWS_SECRET_ACCESS_KEY")
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+
+    def text(name: str) -> str | None:
+        return envconf.text(name, environ=env)
+
+    endpoint = text("FLYTE_AWS_ENDPOINT") or text("AWS_ENDPOINT_URL_S3") or text("AWS_ENDPOINT_URL")
+    key = text("FLYTE_AWS_ACCESS_KEY_ID")
+    secret = text("FLYTE_AWS_SECRET_ACCESS_KEY")
+    region = text("AWS_REGION") or text("AWS_DEFAULT_REGION")
 
     config_kwargs: dict[str, Any] = {
         "retries": {"total_max_attempts": 1},

@@ -168,3 +168,33 @@ def test_imports_stay_lazy():
         "assert not [m for m in sys.modules if m.startswith('shim.connectors')]"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_outputs_given_as_a_literal_map_are_matched_by_the_one_rule(tmp_path):
+    """A LiteralMap without an Optional output is complete (that output is None, as for an
+    executor's outputs); a missing required or an undeclared one is an OutputError naming it."""
+    from shim import PythonCustomizedContainerTask, idl
+    from shim.connectors.convert import typed_outputs
+    from shim.errors import OutputError
+    from shim.task.serialize import to_idl
+    from shim.types import TransferContext
+    from tests.support import executors as ex
+
+    task = PythonCustomizedContainerTask(
+        name="tests.connector_outputs",
+        container_image="x",
+        executor_type=ex.EchoExecutor,
+        task_type="echo",
+        task_config=None,
+        outputs={"n": int, "note": str | None},
+    )
+    tt = to_idl(task)
+    ctx = TransferContext(storage=None, raw_output_prefix=None, scratch_dir=tmp_path)
+    given = idl.LiteralMap()
+    given.literals["n"].scalar.primitive.integer = 3
+    assert typed_outputs(tt, given, ctx) is given
+    with pytest.raises(OutputError, match=r"missing outputs \['n'\]"):
+        typed_outputs(tt, idl.LiteralMap(), ctx)
+    given.literals["extra"].scalar.primitive.integer = 1
+    with pytest.raises(OutputError, match=r"unexpected outputs \['extra'\]"):
+        typed_outputs(tt, given, ctx)

@@ -215,6 +215,21 @@ async def traced(x: int) -> int:
     return a + b + c + sum(d) + forwards_task(x)
 
 
+@trace
+def log_in(token: str) -> str:
+    raise ConnectionError(f"login refused for token {token}")
+
+
+@env.task
+def traced_secret(group: str) -> int:
+    token = current_context().secrets.get(group, "token")
+    try:
+        log_in(token)
+    except ConnectionError:
+        pass
+    return len(token)
+
+
 @env.task
 def trace_calls_task(x: int) -> int:
     return calls_task(x)

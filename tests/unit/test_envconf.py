@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,7 @@ def test_numbers():
         ("SHIM_TERM_GRACE", "shim.runtime.supervisor:term_grace"),
         ("FLYTE_FAIL_ON_ERROR", "shim.runtime.errordoc:fail_on_error"),
         ("SHIM_SQLITE3_MAX_EXTRACT_BYTES", "shim_sqlite3.archive:_resolve_max_bytes"),
+        ("SHIM_DOCKER_RETENTION", "shim_docker.connector:_retention"),
     ],
 )
 def test_every_setting_rejects_garbage_by_name(monkeypatch, name, read):
@@ -89,22 +91,60 @@ def test_every_setting_rejects_garbage_by_name(monkeypatch, name, read):
         shim.storage.reset_cache()
 
 
+#: what a setting's name looks like (a constant read from a mapping of the environment)
+SETTING = re.compile(r"^(SHIM|FLYTE|AWS|DOCKER|_F)[A-Z0-9_]*$")
+
+
+def _package_files() -> list[Path]:
+    """shim/ and the import packages of the executors and connectors this tree ships."""
+    repo = SHIM.parent
+    files = sorted(SHIM.rglob("*.py"))
+    for dist in sorted([*(repo / "executors").glob("*"), *(repo / "connectors").glob("*")]):
+        for init in sorted(dist.glob("*/__init__.py")):
+            files += sorted(init.parent.rglob("*.py"))
+    return files
+
+
 def test_settings_are_parsed_only_here():
-    """No module of shim/ reads a named setting from os.environ itself (saving and restoring
-    variables, or reading a mapping the caller gives, is fine)."""
+    """No module of shim/, of an executor or of a connector reads a named setting itself:
+    not from ``os.environ`` (``.get``, ``getenv``, ``[...]``) nor from a mapping of the
+    environment it was given (``env.get("FLYTE_AWS_ENDPOINT")``). Saving and restoring
+    variables, or setting them for a child, is fine."""
     offenders = []
-    for path in sorted(SHIM.rglob("*.py")):
+    for path in _package_files():
         if path.name == "envconf.py":
             continue
         tree = ast.parse(path.read_text(), str(path))
         for node in ast.walk(tree):
+            name = None
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr in ("get", "getenv")
-                and ast.unparse(node.func.value) in ("os.environ", "os")
                 and node.args
-                and isinstance(node.args[0], ast.Constant)  # a named setting
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
             ):
-                offenders.append(f"{path.relative_to(SHIM.parent)}:{node.lineno}")
+                receiver = ast.unparse(node.func.value)
+                name = node.args[0].value
+                if receiver not in ("os.environ", "os") and not SETTING.match(name):
+                    name = None
+            elif (
+                isinstance(node, ast.Subscript)
+                and isinstance(node.ctx, ast.Load)
+                and ast.unparse(node.value) == "os.environ"
+            ):
+                name = ast.unparse(node.slice)
+            if name is not None:
+                offenders.append(f"{path.relative_to(SHIM.parent)}:{node.lineno} {name}")
     assert offenders == []
+
+
+def test_storage_settings_follow_the_one_rule():
+    """S3 settings are read like every other: a blank value is unset, spaces are trimmed."""
+    from shim.storage import s3_options
+
+    opts = s3_options({"FLYTE_AWS_ENDPOINT": "  ", "AWS_ENDPOINT_URL": " http://127.0.0.1:9 "})
+    assert opts["endpoint_url"] == "http://127.0.0.1:9"
+    opts = s3_options({"AWS_REGION": "", "AWS_DEFAULT_REGION": "eu-west-1"})
+    assert opts["client_kwargs"]["region_name"] == "eu-west-1"

@@ -33,6 +33,25 @@ def test_the_entrypoint_reports_phases_and_events_of_the_enums(tmp_path):
     assert all(Phase.parse(p) is not None for p in seen[:-1])
 
 
+def test_phases_are_named_through_the_enum_only():
+    """No module passes a phase as a string of its own (``phase="execute"``): the enum is
+    the one owner of the names."""
+    import ast
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    files = [*(repo / "shim").rglob("*.py"), *(repo / "executors").glob("*/shim_*/*.py")]
+    files += [*(repo / "connectors").glob("*/shim_*/*.py")]
+    offenders = []
+    for path in sorted(files):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.keyword) and node.arg == "phase":
+                value = node.value
+                if isinstance(value, ast.Constant) and Phase.parse(str(value.value)):
+                    offenders.append(f"{path.relative_to(repo)}:{value.lineno}")
+    assert offenders == []
+
+
 def test_phase_parse_and_user_code():
     assert Phase.parse("execute") is Phase.EXECUTE and Phase.EXECUTE.user_code
     assert Phase.parse("some-future-phase") is None

@@ -363,9 +363,13 @@ def test_failing_child_caught_by_its_parent(store):
 
 
 def test_failing_child_not_caught_fails_the_parent_with_its_code(store):
+    """The parent's failure says the child's code and reason once (not the child's whole
+    ``CODE (KIND, ORIGIN): reason`` line again inside the parent's)."""
     with pytest.raises(TaskFailedError) as e:
         shim.run_task(t.uncaught_child, {"message": "deep"}, store=store)
-    assert e.value.code == "USER:ChildFailed" and "deep" in str(e.value)
+    assert e.value.code == "USER:ChildFailed"
+    assert str(e.value) == "USER:ChildFailed (NON_RECOVERABLE, USER): deep"
+    assert e.value.error_message.endswith("Message:\n\n    ChildFailed: deep")
 
 
 def test_blocking_sync_call_from_async_code(store):
@@ -496,6 +500,30 @@ def test_trace_spans_written_when_the_task_fails(store):
     (outputs,) = run_dirs(store)
     assert (outputs / "error.pb").exists()
     assert [s["outputs"] for s in spans_of(outputs)] == [4]
+
+
+TOKEN_PEM = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n"
+    "MzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu\n"
+    "-----END PRIVATE KEY-----\n"
+)
+
+
+@pytest.mark.parametrize("runner", ["inprocess", "subprocess"])
+def test_trace_spans_never_hold_a_secret(store, monkeypatch, runner):
+    """A traced call gets a secret as its input and puts it in its error: trace.json is
+    redacted like an error document (not a line of the key, in any form)."""
+    monkeypatch.setenv("_FSEC_API_TOKEN", TOKEN_PEM)
+    n = shim.with_runcontext(store=store, runner=runner).run(t.traced_secret, group="api")
+    assert n == len(TOKEN_PEM)
+    (outputs,) = run_dirs(store)
+    text = (outputs / "trace.json").read_text()
+    (span,) = spans_of(outputs)
+    assert span["inputs"] == {"token": "[redacted]"}
+    assert span["error"]["message"] == "login refused for token [redacted]"
+    for line in TOKEN_PEM.splitlines():
+        assert line not in text
 
 
 def test_no_trace_file_without_spans(store):

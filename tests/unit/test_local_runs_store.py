@@ -298,3 +298,29 @@ def test_shim_runs_refuses_a_remote_store():
 def test_shim_runs_clean_usage(store):
     r = CliRunner().invoke(cli, ["runs", "clean", "--all", "--keep", "3"])
     assert r.exit_code == 2 and "not both" in r.output
+
+
+def test_shim_runs_store_given_to_the_group_applies_to_its_subcommands(store, tmp_path):
+    """``shim runs --store X show|clean|list`` works in X, never in the default store (here
+    SHIM_LOCAL_STORE, whose runs ``clean`` must not touch); the group takes list's options."""
+    other = tmp_path / "other"
+    for i, name in enumerate(("o1", "o2", "o3")):
+        fake_run(other, name, status="succeeded", started=f"2024-01-01T00:00:0{i}+00:00")
+    for i, name in enumerate(("d1", "d2")):
+        fake_run(store, name, status="succeeded", started=f"2024-01-01T00:00:0{i}+00:00")
+
+    r = invoke("runs", "--store", str(other), "show", "o2")
+    assert r.exit_code == 0, r.output
+    assert dict(ln.split(None, 1) for ln in r.stdout.splitlines())["directory"] == str(other / "o2")
+    r = invoke("runs", "--store", str(other), "list", "-n", "1")
+    assert [ln.split()[0] for ln in r.stdout.splitlines()[1:]] == ["o3"]
+    r = invoke("runs", "--store", str(other), "-n", "2", "--json")
+    assert [json.loads(ln)["name"] for ln in r.stdout.splitlines()] == ["o3", "o2"]
+
+    r = invoke("runs", "--store", str(other), "clean", "--keep", "1")
+    assert r.exit_code == 0 and f"removed 2 runs from {other}" in r.stdout
+    assert sorted(p.name for p in other.iterdir()) == ["o3"]
+    assert sorted(p.name for p in store.iterdir()) == ["d1", "d2"]
+    # a subcommand's own --store wins over the group's
+    r = invoke("runs", "--store", str(other), "show", "d1", "--store", str(store))
+    assert r.exit_code == 0, r.output

@@ -21,13 +21,13 @@ import datetime as dt
 import hashlib
 import io
 import json
-import os
 import re
 import tarfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from shim import envconf
 from shim.connectors import AsyncConnector, Resource, ResourceMeta, template_custom
 from shim.connectors.base import (
     ABORTED,
@@ -167,7 +167,7 @@ def _client(engine: str | None) -> Any:
         import docker
     except ImportError as e:  # pragma: no cover - a dependency of this distribution
         raise EngineUnavailable("the docker SDK is not installed: pip install docker") from e
-    where = engine or os.environ.get("DOCKER_HOST") or "the default Docker socket"
+    where = engine or envconf.text("DOCKER_HOST") or "the default Docker socket"
     try:
         client = docker.DockerClient(base_url=engine) if engine else docker.from_env()
         client.ping()
@@ -545,11 +545,9 @@ def _logs(meta: ContainerJobMeta, lines: int | None) -> str:
 
 
 def _retention() -> float:
-    raw = os.environ.get("SHIM_DOCKER_RETENTION", "").strip()
-    try:
-        return float(raw) if raw else DEFAULT_RETENTION
-    except ValueError:
-        raise JobSpecError(f"SHIM_DOCKER_RETENTION={raw!r} is not a number of seconds") from None
+    """``SHIM_DOCKER_RETENTION`` seconds (0 keeps finished job containers); a value that is
+    not a number >= 0 is an :class:`~shim.envconf.InvalidConfigError` naming it."""
+    return envconf.number("SHIM_DOCKER_RETENTION", DEFAULT_RETENTION, minimum=0, unit="seconds")
 
 
 def _collect_garbage(client: Any) -> None:
