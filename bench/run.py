@@ -946,15 +946,24 @@ def report(cfg: argparse.Namespace, res: dict, m: dict, took: float) -> str:
                     ).cells()
                 )
             else:
-                rss_ok = s.rss_mib <= 150
                 rows.append(
                     Row(
-                        f"{_rows(key)}: wall / peak RSS (flytekit not run at this size)",
-                        f"{s.wall:.3f} s / {s.rss_mib:.0f} MiB",
+                        f"{_rows(key)}: wall (flytekit not run at this size)",
+                        f"{s.wall:.3f} s",
                         "",
                         None,
-                        "peak ≤ 150 MiB",
-                        rss_ok,
+                        "",
+                        None,
+                    ).cells()
+                )
+                rows.append(
+                    Row(
+                        f"{_rows(key)}: peak RSS (flytekit not run at this size)",
+                        f"{s.rss_mib:.0f} MiB",
+                        "",
+                        None,
+                        "≤ 150 MiB",
+                        s.rss_mib <= 150,
                     ).cells()
                 )
             lim = 1.2 if label in ("1m", "10m") else None
