@@ -37,7 +37,7 @@ from shim import DataFrame, ShimTaskExecutor, TaskTemplateModel
 from shim.runtime import current_context
 from shim_sqlalchemy.config import SQLAlchemyCustom
 from shim_sqlalchemy.errors import (
-    ConnectionConfigError,
+    BadConnectionConfigError,
     QueryError,
     QueryTemplateError,
     StatementTimeoutError,
@@ -168,7 +168,7 @@ def run_query(
     try:
         url = make_url(cfg.uri)
     except (sa.exc.ArgumentError, ValueError) as e:
-        raise ConnectionConfigError(
+        raise BadConnectionConfigError(
             f"the task's uri is not a SQLAlchemy URL ({e}); write "
             "dialect+driver://user@host:port/database"
         ) from None
@@ -179,7 +179,7 @@ def run_query(
     try:
         url.get_dialect()
     except (sa.exc.NoSuchModuleError, ImportError) as e:
-        raise ConnectionConfigError(
+        raise BadConnectionConfigError(
             f"no SQLAlchemy dialect for {url.drivername!r} in this image ({e}); use an image "
             "that installs the dialect and its driver, or another URL scheme"
         ) from None
@@ -193,12 +193,12 @@ def run_query(
             url, connect_args=connect_args, poolclass=sa.pool.NullPool, hide_parameters=True
         )
     except ImportError as e:
-        raise ConnectionConfigError(
+        raise BadConnectionConfigError(
             f"the driver for {where} is not installed in this image ({e}); install it or "
             "pick an installed driver in the URL scheme"
         ) from None
     except (sa.exc.ArgumentError, TypeError, ValueError) as e:
-        raise ConnectionConfigError(
+        raise BadConnectionConfigError(
             redact(
                 f"cannot set up a connection to {where}: {e}; check the task's uri and connect_args"
             )

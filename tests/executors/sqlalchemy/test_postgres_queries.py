@@ -297,6 +297,26 @@ def test_unknown_dialect_or_driver_is_a_config_error(pg_task):
     e = failure(pg_task("SELECT 1", uri="nosuchdb+nodriver://u@h/db"))
     assert (e.code, e.kind) == ("USER:BadConnectionConfig", "NON_RECOVERABLE")
     assert "nosuchdb+nodriver" in e.error_message
+    # the reason is the message itself, not prefixed by a class name other than the code's
+    assert str(e).startswith(
+        "USER:BadConnectionConfig (NON_RECOVERABLE, USER): no SQLAlchemy dialect for "
+        "'nosuchdb+nodriver'"
+    ), str(e)
+
+
+def test_error_classes_are_named_after_their_codes():
+    """``str(TaskFailedError)`` drops the ``<Type>: `` the error document's message starts
+    with only when the type is the code's name (+ ``Error``): a class named otherwise would
+    repeat itself in every reason (``AuthenticationError: cannot connect ...``)."""
+    from shim_sqlalchemy import errors
+
+    from shim.errors import ShimError
+
+    classes = [getattr(errors, n) for n in errors.__all__]
+    classes = [c for c in classes if isinstance(c, type) and issubclass(c, ShimError)]
+    assert len(classes) == 15
+    for cls in classes:
+        assert cls.__name__ in (cls.code, cls.code + "Error"), cls
 
 
 def test_bad_connect_argument_is_a_config_error(pg_task):
@@ -371,7 +391,7 @@ def test_password_in_a_flytekit_style_uri_is_never_shown(pg, pg_task):
     cfg = SQLAlchemyCustom(query_template="SELECT 1", uri=pg.url(password=wrong))
     with pytest.raises(Exception) as err:
         run_query(cfg, {}, secrets={}, task_type_version=0, timeout=None, out_dir=None)
-    assert type(err.value).__name__ == "AuthenticationError"
+    assert type(err.value).__name__ == "AuthenticationFailedError"
     assert_nowhere(wrong, str(err.value))
     assert "***" in str(err.value)
 
