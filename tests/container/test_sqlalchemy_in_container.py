@@ -73,5 +73,12 @@ def test_bad_password_in_container(postgres, sqlalchemy_image, docker_client, mo
         t(runner="container")
     e = err.value
     assert (e.code, e.kind) == ("USER:AuthenticationFailed", "NON_RECOVERABLE")
-    assert 'password authentication failed for user "shim_test"' in e.error_message
-    assert wrong not in e.error_message and wrong not in str(e) and wrong not in repr(e)
+    first = str(e).splitlines()[0]
+    assert first.startswith(
+        "USER:AuthenticationFailed (NON_RECOVERABLE, USER): cannot connect to "
+        f"postgresql+psycopg://shim_test@127.0.0.1:{postgres.port}/shimdb: "
+    ), first
+    assert first.endswith('password authentication failed for user "shim_test"'), first
+    assert "Traceback" not in str(e)
+    for secret in (wrong, postgres.password):
+        assert secret not in e.error_message and secret not in str(e) and secret not in repr(e)

@@ -178,7 +178,7 @@ def test_writes_are_refused_on_the_default_read_only_path(pg, pg_task, query):
         pg_task(query)()
     e = err.value
     assert (e.code, e.kind, e.origin) == ("USER:WriteRefused", "NON_RECOVERABLE", "USER")
-    assert "read-only transaction" in e.error_message and "read_only=False" in e.error_message
+    assert "read-only transaction" in str(e) and "read_only=False" in str(e)
     assert pg.psql("SELECT count(*), max(id) FROM items").strip() == "50|50"
 
 
@@ -195,9 +195,14 @@ def test_read_only_false_commits_the_write(pg, pg_task):
 
 
 def failure(task, **inputs) -> TaskFailedError:
+    """The task's failure; ``str()`` of it is the one-line reason (and what follows it), with
+    no trace: what a user sees."""
     with pytest.raises(TaskFailedError) as err:
         task(**inputs)
-    return err.value
+    e = err.value
+    assert str(e) == f"{e.code} ({e.kind}, {e.origin}): {e.reason}"
+    assert "Traceback" not in str(e) and "Traceback" in e.error_message
+    return e
 
 
 @pytest.mark.parametrize(
@@ -212,14 +217,14 @@ def failure(task, **inputs) -> TaskFailedError:
 def test_query_errors_are_not_recoverable(pg_task, query, code, needle):
     e = failure(pg_task(query))
     assert (e.code, e.kind, e.origin) == (code, "NON_RECOVERABLE", "USER")
-    assert needle in e.error_message
-    assert "query: " + query.split(" ")[0] in e.error_message
+    assert needle in str(e)
+    assert "query: " + query.split(" ")[0] in str(e)
 
 
 def test_statement_timeout_from_the_task_timeout(pg_task):
     e = failure(pg_task("SELECT pg_sleep(30) AS s", timeout=1))
     assert (e.code, e.kind) == ("USER:StatementTimeout", "NON_RECOVERABLE")
-    assert "statement timeout" in e.error_message
+    assert "statement timeout" in str(e)
 
 
 def test_several_statements_in_a_foreign_template(pg, tmp_path):
@@ -245,25 +250,25 @@ def test_statement_a_cursor_cannot_hold_runs_unnamed(pg_task):
 def test_statement_without_rows_for_a_results_output(pg_task):
     e = failure(pg_task("CREATE TEMP TABLE scratch (a int)", read_only=False))
     assert (e.code, e.kind) == ("USER:QueryError", "NON_RECOVERABLE")
-    assert "returns no rows" in e.error_message
+    assert "returns no rows" in str(e)
 
 
 def test_nan_in_a_decimal_column_names_the_column(pg_task):
     e = failure(pg_task("SELECT 'NaN'::numeric(6,2) AS amount"))
     assert (e.code, e.kind) == ("USER:UnrepresentableValue", "NON_RECOVERABLE")
-    assert "'amount'" in e.error_message and "amount::text" in e.error_message
+    assert "'amount'" in str(e) and "amount::text" in str(e)
 
 
 def test_infinite_timestamp_is_unrepresentable(pg_task):
     e = failure(pg_task("SELECT 'infinity'::timestamp AS t"))
     assert (e.code, e.kind) == ("USER:UnrepresentableValue", "NON_RECOVERABLE")
-    assert "infinity" in e.error_message and "cast the column to text" in e.error_message
+    assert "infinity" in str(e) and "cast the column to text" in str(e)
 
 
 def test_unknown_database(pg, pg_task):
     e = failure(pg_task("SELECT 1", uri=pg.url(database="no_such_db")))
     assert (e.code, e.kind) == ("USER:DatabaseNotFound", "NON_RECOVERABLE")
-    assert 'database "no_such_db" does not exist' in e.error_message
+    assert 'database "no_such_db" does not exist' in str(e)
 
 
 def test_unreachable_server_is_recoverable(pg, pg_task):
@@ -271,15 +276,15 @@ def test_unreachable_server_is_recoverable(pg, pg_task):
 
     e = failure(pg_task("SELECT 1", uri=pg.url(port=free_port())))
     assert (e.code, e.kind, e.origin) == ("USER:DatabaseUnavailable", "RECOVERABLE", "USER")
-    assert "Connection refused" in e.error_message
-    assert "check that the server is running" in e.error_message
+    assert "Connection refused" in str(e)
+    assert "check that the server is running" in str(e)
 
 
 def test_missing_socket_is_recoverable(pg_task, tmp_path):
     uri = f"postgresql+psycopg://shim_test@/shimdb?host={tmp_path}&port=5"
     e = failure(pg_task("SELECT 1", uri=uri))
     assert (e.code, e.kind) == ("USER:DatabaseUnavailable", "RECOVERABLE")
-    assert "No such file or directory" in e.error_message
+    assert "No such file or directory" in str(e)
 
 
 def test_too_many_connections_is_recoverable(pg, pg_task):
@@ -290,13 +295,13 @@ def test_too_many_connections_is_recoverable(pg, pg_task):
     )
     e = failure(pg_task("SELECT 1", uri=pg.url(user="limited")))
     assert (e.code, e.kind) == ("USER:TooManyConnections", "RECOVERABLE")
-    assert 'too many connections for role "limited"' in e.error_message
+    assert 'too many connections for role "limited"' in str(e)
 
 
 def test_unknown_dialect_or_driver_is_a_config_error(pg_task):
     e = failure(pg_task("SELECT 1", uri="nosuchdb+nodriver://u@h/db"))
     assert (e.code, e.kind) == ("USER:BadConnectionConfig", "NON_RECOVERABLE")
-    assert "nosuchdb+nodriver" in e.error_message
+    assert "nosuchdb+nodriver" in str(e)
     # the reason is the message itself, not prefixed by a class name other than the code's
     assert str(e).startswith(
         "USER:BadConnectionConfig (NON_RECOVERABLE, USER): no SQLAlchemy dialect for "
@@ -322,7 +327,7 @@ def test_error_classes_are_named_after_their_codes():
 def test_bad_connect_argument_is_a_config_error(pg_task):
     e = failure(pg_task("SELECT 1", connect_args={"sslmode": "sometimes"}))
     assert (e.code, e.kind) == ("USER:BadConnectionConfig", "NON_RECOVERABLE")
-    assert "sslmode" in e.error_message
+    assert "sslmode" in str(e)
 
 
 def test_missing_secret_names_where_it_looked(pg_task, monkeypatch, tmp_path):
@@ -330,9 +335,7 @@ def test_missing_secret_names_where_it_looked(pg_task, monkeypatch, tmp_path):
     monkeypatch.setenv("FLYTE_SECRETS_DEFAULT_DIR", str(tmp_path / "secrets"))
     e = failure(pg_task("SELECT 1"))
     assert (e.code, e.kind) == ("USER:SecretNotFound", "NON_RECOVERABLE")
-    assert SECRET_ENV in e.error_message and str(tmp_path / "secrets" / "pg" / "password") in (
-        e.error_message
-    )
+    assert SECRET_ENV in str(e) and str(tmp_path / "secrets" / "pg" / "password") in str(e)
 
 
 def test_secret_from_a_mounted_file(pg, pg_task, monkeypatch, tmp_path):
@@ -378,8 +381,14 @@ def test_bad_password_in_process(pg, pg_task, monkeypatch):
     monkeypatch.setenv(SECRET_ENV, wrong)
     e = failure(pg_task("SELECT 1"))
     assert (e.code, e.kind) == ("USER:AuthenticationFailed", "NON_RECOVERABLE")
-    assert 'password authentication failed for user "shim_test"' in e.error_message
+    first = str(e).splitlines()[0]
+    assert first.startswith(
+        "USER:AuthenticationFailed (NON_RECOVERABLE, USER): cannot connect to "
+        f"postgresql+psycopg://shim_test@127.0.0.1:{pg.port}/shimdb: "
+    ), first
+    assert first.endswith('password authentication failed for user "shim_test"'), first
     assert_nowhere(wrong, str(e), e.error_message, repr(e))
+    assert_nowhere(pg.password, str(e), e.error_message, repr(e))
 
 
 def test_password_in_a_flytekit_style_uri_is_never_shown(pg, pg_task):
