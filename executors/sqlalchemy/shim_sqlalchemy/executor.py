@@ -15,6 +15,9 @@ One query, one transaction, one connection (no pool):
    cannot write). A read-only transaction is always rolled back; ``read_only: false`` commits;
 4. the task's ``timeout`` becomes the statement timeout (PostgreSQL ``statement_timeout`` for
    the declare and each fetch, MySQL ``max_execution_time``) and bounds the whole fetch loop;
+   PostgreSQL's transaction also fixes how values are sent as text (ISO dates, ``postgres``
+   intervals, floats with every digit: :data:`POSTGRES_OUTPUT_SETTINGS`), whatever the role
+   or the database sets, so that no value is misread or rounded;
 5. rows come through a server-side cursor (PostgreSQL: ``DECLARE ... CURSOR``, fetched
    ``FETCH_ROWS`` at a time; other databases: SQLAlchemy's ``stream_results``) and are
    written to parquet as they arrive (:mod:`shim_sqlalchemy.result`), so memory stays flat.
@@ -53,6 +56,16 @@ FETCH_ROWS = 2_000
 BATCH_ROWS = 16_384
 #: seconds libpq waits for a connection when the task does not say (its own default: forever)
 DEFAULT_CONNECT_TIMEOUT = 10
+#: PostgreSQL settings of the task's transaction (``SET LOCAL``) that fix how values are sent
+#: as text, whatever the role or database sets: the loaders parse ISO dates and timestamps
+#: (psycopg cannot parse the other DateStyles; only the output part is set, the input order
+#: DMY/MDY is kept), intervals in the ``postgres`` style, and floats with all their digits
+#: (``extra_float_digits`` <= 0 rounds them).
+POSTGRES_OUTPUT_SETTINGS = {
+    "DateStyle": "ISO",
+    "IntervalStyle": "postgres",
+    "extra_float_digits": "3",
+}
 
 _BINDABLE = (
     str,
@@ -306,12 +319,15 @@ def _run(
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
             elif read_only and backend == "sqlite":
                 conn.exec_driver_sql("PRAGMA query_only = ON")
-            if timeout:
-                ms = max(1, int(timeout * 1000))
-                if backend == "postgresql":
-                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
-                elif backend in ("mysql", "mariadb"):
-                    conn.exec_driver_sql(f"SET SESSION max_execution_time = {ms}")
+            ms = max(1, int(timeout * 1000)) if timeout else None
+            if backend == "postgresql":  # one round trip; SET LOCAL ends with the transaction
+                settings = dict(POSTGRES_OUTPUT_SETTINGS)
+                if ms is not None:
+                    settings["statement_timeout"] = str(ms)
+                calls = ", ".join(f"set_config('{k}', '{v}', true)" for k, v in settings.items())
+                conn.exec_driver_sql(f"SELECT {calls}").close()
+            elif ms is not None and backend in ("mysql", "mariadb"):
+                conn.exec_driver_sql(f"SET SESSION max_execution_time = {ms}")
         except Exception as e:
             raise failure(e, "connect" if txn is None else "query") from None
         keyword = first_keyword(sql, syntax_for(backend))

@@ -150,13 +150,14 @@ _INTERVAL_RE = re.compile(
 
 
 def parse_interval(text: str) -> tuple[int, int, int]:
-    """PostgreSQL's interval text (``IntervalStyle`` ``postgres``, the default), e.g.
+    """PostgreSQL's interval text in the ``postgres`` IntervalStyle (which the executor's
+    transaction sets), e.g.
     ``1 year 2 mons -3 days +04:05:06.5`` -> ``(months, days, microseconds)``."""
     m = _INTERVAL_RE.match(text.strip())
     if m is None or not text.strip():
         raise ValueError(
-            f"interval {text!r} is not in PostgreSQL's 'postgres' IntervalStyle; set "
-            "IntervalStyle to postgres for the task's role, or cast the column to text"
+            f"interval {text!r} is not in PostgreSQL's 'postgres' IntervalStyle; cast the "
+            "column to text"
         )
     years, months, days, sign, hh, mm, ss, frac = m.groups()
     total_months = int(years or 0) * 12 + int(months or 0)

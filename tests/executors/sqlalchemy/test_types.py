@@ -220,3 +220,45 @@ def test_other_dialects_type_columns_from_values(tmp_path, monkeypatch):
         w()
     assert "readonly" in str(err.value).lower().replace("-", "")
     assert sqlite3.connect(db).execute("SELECT count(*) FROM t").fetchone() == (3,)
+
+
+def test_values_are_exact_whatever_the_role_sets_for_output(pg, pg_task):
+    """A role (or database) may set DateStyle, IntervalStyle, extra_float_digits and TimeZone:
+    the task reads the same values (psycopg parses only ISO dates; extra_float_digits <= 0
+    rounds floats), and a date literal is still read in the role's DMY order."""
+    pg.psql(
+        "DO $$ BEGIN CREATE ROLE styled LOGIN PASSWORD "
+        f"'{pg.password}'; EXCEPTION WHEN duplicate_object THEN NULL; END $$; "
+        "ALTER ROLE styled SET DateStyle = 'SQL, DMY'; "
+        "ALTER ROLE styled SET IntervalStyle = 'iso_8601'; "
+        "ALTER ROLE styled SET extra_float_digits = -3; "
+        "ALTER ROLE styled SET TimeZone = 'Asia/Kolkata'",
+        database="postgres",
+    )
+    query = (
+        "SELECT '2024-02-29'::date AS d, '2024-01-02 03:04:05.5'::timestamp AS ts, "
+        "'2024-01-02 03:04:05+02'::timestamptz AS tz, "
+        "'1 year 2 mons -3 days 04:05:06.7'::interval AS iv, 1/3::float8 AS f8, "
+        "0.1::float4 AS f4, ARRAY['2024-02-29'::date] AS ds, ARRAY[1/3::float8] AS fs, "
+        "'01/02/2024'::date AS dmy, current_setting('DateStyle') AS style"
+    )
+    default = pg_task(query)().to_arrow().to_pylist()[0]
+    styled = pg_task(query, uri=pg.url(user="styled"))().to_arrow().to_pylist()[0]
+    assert styled.pop("style") == "ISO, DMY"  # the output part is set; the input order kept
+    assert default.pop("style") == "ISO, MDY"
+    assert styled.pop("dmy") == dt.date(2024, 2, 1)
+    assert default.pop("dmy") == dt.date(2024, 1, 2)
+    assert (
+        styled
+        == default
+        == {
+            "d": dt.date(2024, 2, 29),
+            "ts": dt.datetime(2024, 1, 2, 3, 4, 5, 500000),
+            "tz": dt.datetime(2024, 1, 2, 1, 4, 5, tzinfo=UTC),
+            "iv": {"months": 14, "days": -3, "microseconds": 14_706_700_000},
+            "f8": 1 / 3,
+            "f4": pa.scalar(0.1, pa.float32()).as_py(),
+            "ds": [dt.date(2024, 2, 29)],
+            "fs": [1 / 3],
+        }
+    )
