@@ -38,7 +38,7 @@ from typing import Any
 
 from shim import DataFrame, ShimTaskExecutor, TaskTemplateModel
 from shim.runtime import current_context
-from shim_sqlalchemy.config import SQLAlchemyCustom
+from shim_sqlalchemy.config import SECRET_ARGS, SQLAlchemyCustom
 from shim_sqlalchemy.errors import (
     BadConnectionConfigError,
     QueryError,
@@ -185,8 +185,13 @@ def run_query(
             f"the task's uri is not a SQLAlchemy URL ({e}); write "
             "dialect+driver://user@host:port/database"
         ) from None
-    where = url.render_as_string(hide_password=True)
-    redact = _Redactor([*secrets.values(), url.password or ""])
+    # a password in the URL (flytekit's templates allow it) is never shown: the user part's
+    # as SQLAlchemy hides it, one in the query string (?password=...) likewise
+    in_query = {k: v for k, v in url.query.items() if k in SECRET_ARGS}
+    shown_url = url.update_query_dict(dict.fromkeys(in_query, "HIDDEN")) if in_query else url
+    where = shown_url.render_as_string(hide_password=True).replace("=HIDDEN", "=***")
+    hidden = [x for v in in_query.values() for x in ((v,) if isinstance(v, str) else v)]
+    redact = _Redactor([*secrets.values(), url.password or "", *hidden])
     connect_args = _plain_args(dict(cfg.connect_args or {}))
     connect_args.update(secrets)
     try:

@@ -391,18 +391,31 @@ def test_bad_password_in_process(pg, pg_task, monkeypatch):
     assert_nowhere(pg.password, str(e), e.error_message, repr(e))
 
 
-def test_password_in_a_flytekit_style_uri_is_never_shown(pg, pg_task):
-    """flytekit lets a password sit in the URL; shimkit runs such a template but hides it."""
+@pytest.mark.parametrize("where", ["user", "query"])
+def test_password_in_a_flytekit_style_uri_is_never_shown(pg, pg_task, where):
+    """flytekit lets a password sit in the URL (``user:pw@`` or ``?password=``); shimkit runs
+    such a template but hides it, in a connection error and in a query error alike."""
     from shim_sqlalchemy.config import SQLAlchemyCustom
     from shim_sqlalchemy.executor import run_query
 
+    def uri(password: str) -> str:
+        if where == "user":
+            return pg.url(password=password)
+        return pg.url() + "?password=" + password
+
     wrong = "Wr0ng-" + secrets.token_urlsafe(12)
-    cfg = SQLAlchemyCustom(query_template="SELECT 1", uri=pg.url(password=wrong))
+    cfg = SQLAlchemyCustom(query_template="SELECT 1", uri=uri(wrong))
     with pytest.raises(Exception) as err:
         run_query(cfg, {}, secrets={}, task_type_version=0, timeout=None, out_dir=None)
     assert type(err.value).__name__ == "AuthenticationFailedError"
     assert_nowhere(wrong, str(err.value))
     assert "***" in str(err.value)
+    # the right password: it connects, and the failing query's message shows none either
+    cfg = SQLAlchemyCustom(query_template="SELEC 1", uri=uri(pg.password))
+    with pytest.raises(Exception) as err:
+        run_query(cfg, {}, secrets={}, task_type_version=0, timeout=None, out_dir=None)
+    assert type(err.value).__name__ == "QuerySyntaxError"
+    assert_nowhere(pg.password, str(err.value))
 
 
 def test_successful_run_logs_no_secret(pg, tmp_path):
