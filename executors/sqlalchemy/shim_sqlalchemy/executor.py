@@ -250,39 +250,21 @@ def run_query(
         params = tuple(params)  # SQLAlchemy reads a list as many parameter sets
     shown = sql  # what the database receives, for messages
     try:
-        with system_memory_pool():
-            return _run(
-                engine,
-                sql,
-                params,
-                read_only=cfg.read_only,
-                timeout=timeout,
-                out_dir=out_dir,
-                fetch_rows=fetch_rows,
-                batch_rows=batch_rows,
-                where=where,
-                shown=shown,
-                redact=redact,
-            )
+        return _run(
+            engine,
+            sql,
+            params,
+            read_only=cfg.read_only,
+            timeout=timeout,
+            out_dir=out_dir,
+            fetch_rows=fetch_rows,
+            batch_rows=batch_rows,
+            where=where,
+            shown=shown,
+            redact=redact,
+        )
     finally:
         engine.dispose()
-
-
-@contextlib.contextmanager
-def system_memory_pool() -> Any:
-    """Arrow allocates from the C library's allocator while rows stream through.
-
-    pyarrow's default pool (mimalloc or jemalloc) keeps memory it freed for reuse: with a
-    fresh array per fetched chunk that is ~40 MiB of peak RSS for a million rows, for no
-    measurable speed. The process's previous default pool is restored afterwards."""
-    import pyarrow as pa
-
-    previous = pa.default_memory_pool()
-    pa.set_memory_pool(pa.system_memory_pool())
-    try:
-        yield
-    finally:
-        pa.set_memory_pool(previous)
 
 
 def _run(
@@ -430,17 +412,7 @@ def _stream_psycopg(
         names = unique_names([d.name for d in cur.description])
         columns = postgres_columns(cur.description, cur.adapters.types, names)
         sink = ParquetSink(out_dir / RESULT_FILE, columns, batch_rows)
-        try:
-            while True:
-                _check_deadline(deadline)
-                rows = cur.fetchmany(fetch_rows)
-                if not rows:
-                    break
-                sink.add(rows)
-            return sink.close()
-        except BaseException:
-            sink.abort()
-            raise
+        return _drain(cur.fetchmany, sink, fetch_rows, deadline)
     finally:
         with contextlib.suppress(Exception):
             cur.close()
@@ -469,16 +441,26 @@ def _stream_generic(
             raise _no_rows_error()
         columns = generic_columns(unique_names(list(result.keys())))
         sink = ParquetSink(out_dir / RESULT_FILE, columns, batch_rows)
-        try:
+        return _drain(result.fetchmany, sink, fetch_rows, deadline)
+    finally:
+        result.close()
+
+
+def _drain(fetchmany: Any, sink: Any, fetch_rows: int, deadline: float | None) -> int:
+    """Fetch ``fetch_rows`` rows at a time into ``sink`` until there are none (or the
+    deadline passes); the rows written. The garbage collector rests meanwhile (every row is
+    a tuple it would track, for nothing)."""
+    from shim.sql.results import gc_paused
+
+    try:
+        with gc_paused():
             while True:
                 _check_deadline(deadline)
-                rows = result.fetchmany(fetch_rows)
+                rows = fetchmany(fetch_rows)
                 if not rows:
                     break
                 sink.add(rows)
-            return sink.close()
-        except BaseException:
-            sink.abort()
-            raise
-    finally:
-        result.close()
+        return sink.close()
+    except BaseException:
+        sink.abort()
+        raise
