@@ -42,6 +42,7 @@ import re
 from typing import Any
 
 from shim.errors import RecoverableError, UserError
+from shim.sql.errors import DatabaseNotFoundError, QueryError, QueryTemplateError, quoted_sql
 
 __all__ = [
     "AuthenticationFailedError",
@@ -95,22 +96,6 @@ class BadConnectionConfigError(UserError):
 
 class AuthenticationFailedError(UserError):
     code = "AuthenticationFailed"
-
-
-class DatabaseNotFoundError(UserError):
-    code = "DatabaseNotFound"
-
-
-class QueryTemplateError(UserError):
-    """The query template and the inputs do not fit together."""
-
-    code = "QueryTemplateError"
-
-
-class QueryError(UserError):
-    """The query failed in the database."""
-
-    code = "QueryError"
 
 
 class QuerySyntaxError(QueryError):
@@ -197,8 +182,6 @@ _LOST = re.compile(
     re.I,
 )
 
-_MAX_SQL_IN_MESSAGE = 1000
-
 
 def _sqlstate(orig: BaseException) -> str | None:
     for attr in ("sqlstate", "pgcode"):  # psycopg 3, psycopg2
@@ -220,10 +203,6 @@ def database_message(exc: BaseException) -> str:
     # libpq: 'connection to server at "h" (ip), port p failed: FATAL:  reason'
     lines = [re.sub(r"\bFATAL:\s+", "", ln) for ln in lines]
     return "\n".join(lines)
-
-
-def _shown(sql: str) -> str:
-    return sql if len(sql) <= _MAX_SQL_IN_MESSAGE else sql[:_MAX_SQL_IN_MESSAGE] + "..."
 
 
 def classify(
@@ -294,7 +273,7 @@ def classify(
                 "9999...): cast the column to text in the query"
             ),
         }.get(cls)
-        text = message + (f"\n({advice})" if advice else "") + f"\nquery: {_shown(sql)}"
+        text = message + (f"\n({advice})" if advice else "") + f"\nquery: {quoted_sql(sql)}"
     if redact is not None:
         text = redact(text)
     return cls(text)

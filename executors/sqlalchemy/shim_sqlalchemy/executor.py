@@ -38,6 +38,7 @@ from typing import Any
 
 from shim import DataFrame, ShimTaskExecutor, TaskTemplateModel
 from shim.runtime import current_context
+from shim.sql.errors import quoted_sql
 from shim_sqlalchemy.config import SECRET_ARGS, SQLAlchemyCustom
 from shim_sqlalchemy.errors import (
     BadConnectionConfigError,
@@ -148,18 +149,6 @@ class SQLAlchemyTaskExecutor(ShimTaskExecutor):
         return DataFrame(str(out)) if want_rows else None
 
 
-class _Redactor:
-    """Replaces the secret values this run resolved (and a password in the URL) in a text."""
-
-    def __init__(self, values: list[str]) -> None:
-        self.values = sorted({v for v in values if v}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for v in self.values:
-            text = text.replace(v, "[redacted]")
-        return text
-
-
 def run_query(
     cfg: SQLAlchemyCustom,
     inputs: dict[str, Any],
@@ -176,6 +165,7 @@ def run_query(
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
+    from shim.runtime.redaction import Redactor
     from shim.sql import render_parameterized, render_textual, statement_count, syntax_for
 
     try:
@@ -191,7 +181,9 @@ def run_query(
     shown_url = url.update_query_dict(dict.fromkeys(in_query, "HIDDEN")) if in_query else url
     where = shown_url.render_as_string(hide_password=True).replace("=HIDDEN", "=***")
     hidden = [x for v in in_query.values() for x in ((v,) if isinstance(v, str) else v)]
-    redact = _Redactor([*secrets.values(), url.password or "", *hidden])
+    # the runtime's redactor (every form of each value: escaped, URL-encoded, line by line),
+    # for the secrets this run resolved and a password the URL carries
+    redact = Redactor([*secrets.values(), url.password or "", *hidden])
     connect_args = _plain_args(dict(cfg.connect_args or {}))
     connect_args.update(secrets)
     try:
@@ -244,7 +236,7 @@ def run_query(
     if n > 1:
         raise QueryTemplateError(
             f"the query holds {n} SQL statements; a task runs exactly one (remove the extra "
-            f"statements or make several tasks)\nquery: {sql[:1000]}"
+            f"statements or make several tasks)\nquery: {quoted_sql(sql)}"
         )
     if isinstance(params, list):
         params = tuple(params)  # SQLAlchemy reads a list as many parameter sets
@@ -326,7 +318,7 @@ def _run(
             else:
                 n = _stream_generic(conn, sql, params, out_dir, fetch_rows, batch_rows, deadline)
         except StatementTimeoutError as e:
-            raise StatementTimeoutError(f"{e}\nquery: {shown[:1000]}") from None
+            raise StatementTimeoutError(f"{e}\nquery: {quoted_sql(shown)}") from None
         except QueryError:
             raise
         except Exception as e:
