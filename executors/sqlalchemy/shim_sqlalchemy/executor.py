@@ -18,9 +18,10 @@ One query, one transaction, one connection (no pool):
    PostgreSQL's transaction also fixes how values are sent as text (ISO dates, ``postgres``
    intervals, floats with every digit: :data:`POSTGRES_OUTPUT_SETTINGS`), whatever the role
    or the database sets, so that no value is misread or rounded;
-5. rows come through a server-side cursor (PostgreSQL: ``DECLARE ... CURSOR``, fetched
-   ``FETCH_ROWS`` at a time; other databases: SQLAlchemy's ``stream_results``) and are
-   written to parquet as they arrive (:mod:`shim_sqlalchemy.result`), so memory stays flat.
+5. rows come through a server-side cursor (PostgreSQL: ``DECLARE ... CURSOR``, fetched in
+   chunks of about ``FETCH_BYTES``, at most ``FETCH_ROWS`` rows; other databases:
+   SQLAlchemy's ``stream_results``) and are written to parquet as they arrive
+   (:mod:`shim_sqlalchemy.result`), so memory stays flat however many and however wide.
 
 Failures are classified by :func:`shim_sqlalchemy.errors.classify`.
 """
@@ -50,8 +51,12 @@ from shim_sqlalchemy.errors import (
 
 __all__ = ["FETCH_ROWS", "SQLAlchemyTaskExecutor", "to_bind_value"]
 
-#: rows per fetch from the server cursor
+#: rows per fetch from the server cursor, at most
 FETCH_ROWS = 2_000
+#: rows of the first fetch; later fetches hold about ``FETCH_BYTES`` of data (as Arrow
+#: arrays), so that rows of 100 KB come 80 at a time, not 2000 (200 MB as Python objects)
+FIRST_FETCH_ROWS = 100
+FETCH_BYTES = 8 * 1024 * 1024
 #: rows per parquet row group (parquet's dictionary encoders hold a row group's values: larger
 #: groups cost peak memory, ~40 MiB more at 65536 rows)
 BATCH_ROWS = 16_384
@@ -439,19 +444,25 @@ def _stream_generic(
 
 
 def _drain(fetchmany: Any, sink: Any, fetch_rows: int, deadline: float | None) -> int:
-    """Fetch ``fetch_rows`` rows at a time into ``sink`` until there are none (or the
-    deadline passes); the rows written. The garbage collector rests meanwhile (every row is
-    a tuple it would track, for nothing)."""
+    """Fetch rows into ``sink`` until there are none (or the deadline passes); the rows
+    written. A fetch asks for :data:`FIRST_FETCH_ROWS`, then for as many rows as hold about
+    :data:`FETCH_BYTES` by the size of the rows so far, never more than ``fetch_rows``: wide
+    rows do not pile up. The garbage collector rests meanwhile (every row is a tuple it would
+    track, for nothing)."""
     from shim.sql.results import gc_paused
 
     try:
         with gc_paused():
+            n, seen_rows, seen_bytes = min(fetch_rows, FIRST_FETCH_ROWS), 0, 0
             while True:
                 _check_deadline(deadline)
-                rows = fetchmany(fetch_rows)
+                rows = fetchmany(n)
                 if not rows:
                     break
-                sink.add(rows)
+                seen_bytes += sink.add(rows)
+                seen_rows += len(rows)
+                n = max(1, min(fetch_rows, FETCH_BYTES * seen_rows // max(seen_bytes, 1)))
+                del rows
         return sink.close()
     except BaseException:
         sink.abort()

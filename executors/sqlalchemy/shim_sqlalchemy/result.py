@@ -48,7 +48,7 @@ Column types (the rule, documented in docs/sqlalchemy.md)
 Memory
     Rows are fetched ``fetch_rows`` at a time, each chunk becomes an Arrow record batch at
     once (:func:`shim.sql.results.array_from_values`: no pandas import), and row groups of at
-    most ``batch_rows`` rows (or about 64 MiB) are encoded by a background thread
+    most ``batch_rows`` rows (or about 16 MiB) are encoded by a background thread
     (:class:`shim.sql.results.RowGroupWriter`). At most one row group is gathering while the
     previous one is written.
 """
@@ -362,10 +362,11 @@ class ParquetSink:
     def schema(self) -> pa.Schema:
         return pa.schema([c.field() for c in self.columns])
 
-    def add(self, rows: Sequence[Sequence[Any]]) -> None:
+    def add(self, rows: Sequence[Sequence[Any]]) -> int:
+        """Add a chunk of rows; returns the size of their Arrow data in bytes."""
         if not self.columns:  # SELECT FROM t: rows without columns (counted, not stored)
             self.writer.num_rows += len(rows)
-            return
+            return 0
         before = [c.type for c in self.columns]
         columns = zip(*rows, strict=True)
         arrays = [c.to_array(vals) for c, vals in zip(self.columns, columns, strict=True)]
@@ -378,7 +379,9 @@ class ParquetSink:
                     "fit: cast the column(s) to a type in the query"
                 )
             self._settle_generic()
-        self.writer.add(pa.RecordBatch.from_arrays(arrays, schema=self.schema()))
+        batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema())
+        self.writer.add(batch)
+        return batch.nbytes
 
     def _settle_generic(self) -> None:
         """A generic column got its type: earlier pending chunks of all-NULL values follow."""

@@ -467,13 +467,39 @@ def test_executor_error_classes_are_recoverable_exactly_where_a_retry_helps():
 # --- memory -----------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_million_rows_peak_memory_through_entrypoint(pg, tmp_path):
+def _peak_through_entrypoint(
+    pg, tmp_path, table: str, rows: int, order: str = "id"
+) -> tuple[float, DataFrame]:
+    """Peak RSS (MiB) of ``shim execute`` (through the fork/exec launcher) reading the first
+    ``rows`` rows of ``table``, and its result."""
     import sys
 
     from tests.support.peak_rss import run_with_peak_rss
 
-    pg.psql(
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(Path(__file__).resolve().parents[3]),
+        **{SECRET_ENV: pg.password},
+    )
+    t = make_task(
+        pg,
+        f"SELECT * FROM {table} WHERE id >= {{{{ .inputs.lo }}}} ORDER BY {order} "
+        "LIMIT {{ .inputs.n }}",
+        {"lo": int, "n": int},
+    )
+    s = stage_task(t, {"lo": 0, "n": rows}, str(tmp_path / f"run-{table}-{rows}"))
+    cmd = [sys.executable, "-m", "shim", "execute", "--no-supervise", *s.args]
+    proc, peak_mib = run_with_peak_rss(cmd, workdir=tmp_path, env=env, capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    assert read_error(s.outputs) is None, proc.stderr
+    lit = read_outputs(s.outputs).literals["results"].scalar.structured_dataset
+    return peak_mib, DataFrame(lit.uri)
+
+
+@pytest.fixture(scope="module")
+def big(postgres):
+    """A million rows of the usual column types."""
+    postgres.psql(
         "DROP TABLE IF EXISTS big; CREATE TABLE big AS SELECT g::int8 AS id, g * 0.5 AS x, "
         "'name-' || g AS name, (ARRAY['a','b','c'])[g % 3 + 1] AS cat, "
         "CASE WHEN g % 3 > 0 THEN g % 7 END::int4 AS n, "
@@ -481,32 +507,35 @@ def test_million_rows_peak_memory_through_entrypoint(pg, tmp_path):
         "(g / 100.0)::numeric(12,2) AS amount FROM generate_series(0, 999999) g",
         user="shim_test",
     )
-    env = dict(
-        os.environ,
-        PYTHONPATH=str(Path(__file__).resolve().parents[3]),
-        **{SECRET_ENV: pg.password},
-    )
+    return "big"
 
-    def run(rows: int) -> tuple[float, DataFrame]:
-        """Peak RSS (MiB) of ``shim execute`` reading the first ``rows`` rows, and its result."""
-        t = make_task(
-            pg,
-            "SELECT * FROM big WHERE id >= {{ .inputs.lo }} ORDER BY id LIMIT {{ .inputs.n }}",
-            {"lo": int, "n": int},
-        )
-        s = stage_task(t, {"lo": 0, "n": rows}, str(tmp_path / f"run-{rows}"))
-        cmd = [sys.executable, "-m", "shim", "execute", "--no-supervise", *s.args]
-        proc, peak_mib = run_with_peak_rss(cmd, workdir=tmp_path, env=env, capture_output=True)
-        assert proc.returncode == 0, proc.stderr
-        assert read_error(s.outputs) is None, proc.stderr
-        lit = read_outputs(s.outputs).literals["results"].scalar.structured_dataset
-        return peak_mib, DataFrame(lit.uri)
 
-    peak, df = run(1_000_000)
+@pytest.mark.slow
+def test_million_rows_peak_memory_through_entrypoint(pg, big, tmp_path):
+    peak, df = _peak_through_entrypoint(pg, tmp_path, big, 1_000_000)
     table = df.to_arrow()
     assert table.num_rows == 1_000_000
     assert table.column("id").to_pylist()[-1] == 999_999
-    peak_20k, _ = run(20_000)  # one row group and a bit: the streaming machinery all set up
+    # one row group and a bit: the streaming machinery all set up
+    peak_20k, _ = _peak_through_entrypoint(pg, tmp_path, big, 20_000)
     print(f"peak RSS {peak:.0f} MiB for 1M rows, {peak_20k:.0f} MiB for 20k rows")
     assert 20 < peak < 200, f"peak RSS {peak:.0f} MiB"
     assert peak - peak_20k < 16, f"memory grows with the rows: {peak_20k:.0f} -> {peak:.0f} MiB"
+
+
+@pytest.mark.slow
+def test_wide_rows_peak_memory_through_entrypoint(pg, big, tmp_path):
+    """Rows of 100 KB (200 MB in all) come a few at a time and in small row groups: 2000 rows
+    per fetch held ~200 MB of Python strings at once, the 64 MiB row groups as much again
+    (1.4 GiB of peak RSS for 500 MB)."""
+    pg.psql(
+        "DROP TABLE IF EXISTS wide; CREATE TABLE wide AS SELECT g::int8 AS id, "
+        "repeat(md5(g::text), 3125) AS doc FROM generate_series(1, 2000) g",
+        user="shim_test",
+    )
+    peak, df = _peak_through_entrypoint(pg, tmp_path, "wide", 2000)
+    table = df.to_arrow()
+    assert table.num_rows == 2000 and len(table.column("doc")[0].as_py()) == 100_000
+    peak_narrow, _ = _peak_through_entrypoint(pg, tmp_path, big, 20_000)
+    print(f"peak RSS {peak:.0f} MiB for 2000 rows of 100 KB, {peak_narrow:.0f} MiB for 20k small")
+    assert peak - peak_narrow < 128, f"{peak_narrow:.0f} -> {peak:.0f} MiB"
