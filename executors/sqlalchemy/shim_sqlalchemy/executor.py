@@ -67,6 +67,10 @@ DEFAULT_CONNECT_TIMEOUT = 10
 #: (psycopg cannot parse the other DateStyles; only the output part is set, the input order
 #: DMY/MDY is kept), intervals in the ``postgres`` style, and floats with all their digits
 #: (``extra_float_digits`` <= 0 rounds them).
+#: PostgreSQL 14+: how often the server checks, while the query runs, that the task is still
+#: there; a task killed outright (SIGKILL, an OOM kill, a node lost) would otherwise leave its
+#: query running to the end. (A task stopped by SIGTERM or Ctrl-C cancels it itself.)
+CLIENT_CHECK_INTERVAL = "5s"
 POSTGRES_OUTPUT_SETTINGS = {
     "DateStyle": "ISO",
     "IntervalStyle": "postgres",
@@ -294,6 +298,7 @@ def _run(
     except Exception as e:
         raise failure(e, "connect") from None
     txn = None
+    done = False
     try:
         try:
             if read_only and backend == "postgresql":  # BEGIN READ ONLY
@@ -308,6 +313,8 @@ def _run(
                 settings = dict(POSTGRES_OUTPUT_SETTINGS)
                 if ms is not None:
                     settings["statement_timeout"] = str(ms)
+                if (engine.dialect.server_version_info or (0,)) >= (14,):
+                    settings["client_connection_check_interval"] = CLIENT_CHECK_INTERVAL
                 calls = ", ".join(f"set_config('{k}', '{v}', true)" for k, v in settings.items())
                 conn.exec_driver_sql(f"SELECT {calls}").close()
             elif ms is not None and backend in ("mysql", "mariadb"):
@@ -337,13 +344,33 @@ def _run(
                 txn.commit()
         except Exception as e:
             raise failure(e, "query") from None
+        done = True
         return n
     finally:
-        with contextlib.suppress(Exception):
-            if txn is not None and txn.is_active:
-                txn.rollback()
-        with contextlib.suppress(Exception):
+        if done:
             conn.close()
+        else:
+            _abandon(conn)
+
+
+def _abandon(conn: Any) -> None:
+    """Let go of the connection after a failure, which may have struck in the middle of a
+    command (SIGTERM, Ctrl-C, the deadline): the server is asked to cancel what it still runs,
+    and the connection is closed without the pool's reset (a ROLLBACK on a busy connection
+    fails, and SQLAlchemy logs that with a traceback). Closing it ends the transaction."""
+    with contextlib.suppress(Exception):
+        raw = conn.connection.dbapi_connection
+        info = getattr(raw, "info", None)  # psycopg 3
+        if info is not None and info.transaction_status.name == "ACTIVE":
+            cancel = getattr(raw, "cancel_safe", None)
+            if cancel is not None:
+                cancel(timeout=5.0)
+            else:
+                raw.cancel()
+    with contextlib.suppress(Exception):
+        conn.invalidate()
+    with contextlib.suppress(Exception):
+        conn.close()
 
 
 def _is_db_error(e: BaseException) -> bool:

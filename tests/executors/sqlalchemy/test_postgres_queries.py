@@ -464,6 +464,59 @@ def test_executor_error_classes_are_recoverable_exactly_where_a_retry_helps():
         assert (got.code, got.recoverable) == (code, recoverable), exc
 
 
+# --- a task that dies does not leave its query running ------------------------------------------
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT", "SIGKILL"])
+def test_killed_task_leaves_no_query_running(pg, tmp_path, signame):
+    """SIGTERM and Ctrl-C cancel the query (and print no trace of SQLAlchemy's pool failing to
+    reset a busy connection); after SIGKILL the server notices the task is gone
+    (client_connection_check_interval, PostgreSQL 14+) and stops the query itself."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    app = f"shim-killed-{uuid.uuid4().hex[:12]}"
+    t = make_task(pg, "SELECT pg_sleep(120) AS s", connect_args={"application_name": app})
+    s = stage_task(t, {}, str(tmp_path / "run"))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[3]))
+    env[SECRET_ENV] = pg.password
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shim", "execute", "--no-supervise", *s.args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    running = (
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+        f"'{app}' AND state = 'active'"
+    )
+
+    def count() -> int:
+        return int(pg.psql(running, database="postgres").strip())
+
+    try:
+        deadline = time.monotonic() + 60
+        while count() == 0:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the query never started"
+            time.sleep(0.2)
+        proc.send_signal(getattr(signal, signame))
+        _, stderr = proc.communicate(timeout=60)
+        deadline = time.monotonic() + 20
+        while count():
+            assert time.monotonic() < deadline, f"the query still runs after {signame}"
+            time.sleep(0.5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert "Traceback" not in stderr, stderr
+
+
 # --- memory -----------------------------------------------------------------------------------
 
 
