@@ -95,9 +95,10 @@ def notes(res: dict) -> list[str]:
             f"flytekit {v['flytekit'].wall:.2f} s / {v['flytekit'].rss_mib:.0f} MiB. flytekit's "
             "plugin reads the whole result with pandas' `read_sql_query` (every row as SQLAlchemy "
             "Row objects, then a DataFrame, numeric coerced to float) and writes it once; "
-            "shimkit fetches 2000 rows per `FETCH` from a server-side cursor and converts each "
-            "chunk to Arrow. Most of shimkit's time is psycopg turning text into Python objects "
-            "(~7 per row: the floor of any DB-API reader); its peak is flat across sizes "
+            "shimkit fetches up to 2000 rows (about 8 MB) per `FETCH` from a server-side "
+            "cursor and converts each chunk to Arrow. Most of shimkit's time is psycopg "
+            "turning text into Python objects (~7 per row: the floor of any DB-API reader); "
+            "its peak is flat across sizes "
             "(100K and 1M rows within a few MiB): the interpreter with pyarrow, SQLAlchemy and "
             "psycopg loaded, one 16384-row group being built and one being written."
         )

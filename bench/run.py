@@ -848,11 +848,12 @@ def report(cfg: argparse.Namespace, res: dict, m: dict, took: float) -> str:
         " serialized by their own framework (`shim.to_bytes` / flytekit's `get_serializable`), "
         "with inputs.pb staged by their own type engine and the template's container args "
         "rendered with local paths (`file`-system prefixes). shimkit runs in "
-        "`bench/.work/shim-venv` (`pip install '.[s3,dataframe]' executors/sqlite3`, the "
-        "sqlite3 image's content: no pandas), flytekit in `bench/.work/flytekit-venv` "
-        "(`flytekit==1.16.*`, pandas, pyarrow). `shim execute` runs without `--supervise` "
-        "(the default outside images) except in the row that says so (the images set "
-        "`SHIM_SUPERVISE=1`: a parent process watches the worker).",
+        "`bench/.work/shim-venv` (`pip install '.[s3,dataframe]' executors/sqlite3 "
+        "executors/sqlalchemy`, the images' content: no pandas), flytekit in "
+        "`bench/.work/flytekit-venv` (`flytekit==1.16.*`, pandas, pyarrow; "
+        "`flytekitplugins-sqlalchemy` and psycopg for section 5). `shim execute` runs "
+        "without `--supervise` (the default outside images) except in the row that says so "
+        "(the images set `SHIM_SUPERVISE=1`: a parent process watches the worker).",
         "",
     ]
     if "cold" in res:

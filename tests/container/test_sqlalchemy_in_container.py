@@ -11,6 +11,8 @@ import pytest
 
 from shim import TaskFailedError
 from tests.executors.sqlalchemy.conftest import SECRET_ENV, make_task
+from tests.executors.sqlalchemy.user_cli import CASES as CLI_CASES
+from tests.executors.sqlalchemy.user_cli import prepare, run_case
 
 pytestmark = pytest.mark.container
 
@@ -73,5 +75,20 @@ def test_bad_password_in_container(postgres, sqlalchemy_image, docker_client, mo
         t(runner="container")
     e = err.value
     assert (e.code, e.kind) == ("USER:AuthenticationFailed", "NON_RECOVERABLE")
-    assert 'password authentication failed for user "shim_test"' in e.error_message
-    assert wrong not in e.error_message and wrong not in str(e) and wrong not in repr(e)
+    first = str(e).splitlines()[0]
+    assert first.startswith(
+        "USER:AuthenticationFailed (NON_RECOVERABLE, USER): cannot connect to "
+        f"postgresql+psycopg://shim_test@127.0.0.1:{postgres.port}/shimdb: "
+    ), first
+    assert first.endswith('password authentication failed for user "shim_test"'), first
+    assert "Traceback" not in str(e)
+    for secret in (wrong, postgres.password):
+        assert secret not in e.error_message and secret not in str(e) and secret not in repr(e)
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=[c.task for c in CLI_CASES])
+def test_failure_through_shim_run_in_the_image(postgres, sqlalchemy_image, tmp_path, case):
+    """Every failure class through ``shim run --runner container`` in the sqlalchemy image:
+    one line naming the cause, the right code and kind, no trace, no secret anywhere."""
+    module = prepare(postgres, tmp_path / "tasks")
+    run_case(case, postgres, module, tmp_path / "store", runner="container", image=sqlalchemy_image)

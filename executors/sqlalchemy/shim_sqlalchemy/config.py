@@ -43,14 +43,22 @@ def _check_json(value: Any, where: str) -> None:
     )
 
 
-def password_in_url(uri: str) -> bool:
-    """Whether a SQLAlchemy URL carries a password (``scheme://user:password@host/...``)."""
+def secrets_in_url(uri: str) -> list[str]:
+    """What a SQLAlchemy URL carries in clear that only a secret may: ``"password"`` for
+    ``scheme://user:password@host/...``, and each :data:`SECRET_ARGS` key of its query
+    string (``?password=...``, which SQLAlchemy passes to the driver's ``connect()``)."""
+    from urllib.parse import parse_qsl
+
     rest = uri.split("://", 1)[1] if "://" in uri else ""
-    netloc = rest.split("/", 1)[0].split("?", 1)[0]
-    if "@" not in netloc:
-        return False
-    userinfo = netloc.rsplit("@", 1)[0]
-    return ":" in userinfo
+    rest, _, query = rest.partition("?")
+    netloc = rest.split("/", 1)[0]
+    found = []
+    if "@" in netloc and ":" in netloc.rsplit("@", 1)[0]:
+        found.append("password")
+    for key, _value in parse_qsl(query.split("#", 1)[0], keep_blank_values=True):
+        if key in SECRET_ARGS and key not in found:
+            found.append(key)
+    return found
 
 
 @dataclass(frozen=True)
@@ -89,11 +97,12 @@ class SQLAlchemyConfig:
                 "dialect+driver://user@host:port/database, e.g. "
                 "postgresql+psycopg://reader@db.example.com:5432/shop"
             )
-        if password_in_url(self.uri):
+        leaked = secrets_in_url(self.uri)
+        if leaked:
             raise ValueError(
-                "SQLAlchemyConfig.uri contains a password, which would be stored in the task "
-                "template in clear; remove it from the URL and pass it as "
-                "secret_connect_args={'password': Secret(group=..., key=...)}"
+                f"SQLAlchemyConfig.uri contains a {leaked[0]}, which would be stored in the "
+                "task template in clear; remove it from the URL and pass it as "
+                f"secret_connect_args={{{leaked[0]!r}: Secret(group=..., key=...)}}"
             )
         if self.connect_args is not None:
             if not isinstance(self.connect_args, Mapping):

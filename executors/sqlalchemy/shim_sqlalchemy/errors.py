@@ -3,7 +3,8 @@
 Every error is a USER error (the database is the task's, not the platform's: WIRE.md
 section 4 charges USER errors to the task's own ``retries``). Those a retry may fix are
 :class:`shim.RecoverableError` subclasses (``kind`` RECOVERABLE); the others are
-non-recoverable, each with its own ``code``:
+non-recoverable, each with its own ``code`` (a class is named after its code, plus
+``Error``: ``str(TaskFailedError)`` leaves out only that name before the reason):
 
 =========================================== ========================== ==============
 failure                                      code                       kind
@@ -17,7 +18,7 @@ wrong password, unknown role, refused by     ``AuthenticationFailed``   NON_RECO
 pg_hba
 database does not exist                      ``DatabaseNotFound``       NON_RECOVERABLE
 bad URL, unknown dialect, missing driver,    ``BadConnectionConfig``    NON_RECOVERABLE
-invalid connect argument, missing secret
+invalid connect argument
 syntax error                                 ``QuerySyntaxError``       NON_RECOVERABLE
 table / column does not exist                ``UnknownTable`` /         NON_RECOVERABLE
                                              ``UnknownColumn``
@@ -29,9 +30,10 @@ decimal column, a date beyond year 9999)
 any other query error                        ``QueryError``             NON_RECOVERABLE
 =========================================== ========================== ==============
 
-Messages carry the database's own reason (``password authentication failed for user
-"reader"``) and what to do; never a password (none is ever put in one, and the runtime also
-redacts every secret value), never SQLAlchemy's "[parameters: ...]".
+A secret that is not injected is shimkit's own ``USER:SecretNotFound``. Messages carry the
+database's own reason (``password authentication failed for user "reader"``) and what to
+do; never a password (none is ever put in one, and the runtime also redacts every secret
+value), never SQLAlchemy's "[parameters: ...]".
 """
 
 from __future__ import annotations
@@ -40,10 +42,11 @@ import re
 from typing import Any
 
 from shim.errors import RecoverableError, UserError
+from shim.sql.errors import DatabaseNotFoundError, QueryError, QueryTemplateError, quoted_sql
 
 __all__ = [
-    "AuthenticationError",
-    "ConnectionConfigError",
+    "AuthenticationFailedError",
+    "BadConnectionConfigError",
     "DatabaseNotFoundError",
     "DatabaseUnavailableError",
     "PermissionDeniedError",
@@ -85,30 +88,14 @@ class SerializationFailureError(RecoverableError):
 # --- not recoverable ------------------------------------------------------------------------
 
 
-class ConnectionConfigError(UserError):
+class BadConnectionConfigError(UserError):
     """The URL, the dialect/driver, a connect argument or a secret is wrong or missing."""
 
     code = "BadConnectionConfig"
 
 
-class AuthenticationError(UserError):
+class AuthenticationFailedError(UserError):
     code = "AuthenticationFailed"
-
-
-class DatabaseNotFoundError(UserError):
-    code = "DatabaseNotFound"
-
-
-class QueryTemplateError(UserError):
-    """The query template and the inputs do not fit together."""
-
-    code = "QueryTemplateError"
-
-
-class QueryError(UserError):
-    """The query failed in the database."""
-
-    code = "QueryError"
 
 
 class QuerySyntaxError(QueryError):
@@ -150,8 +137,8 @@ _BY_SQLSTATE: dict[str, type[UserError]] = {
     "57P02": DatabaseUnavailableError,  # crash_shutdown
     "57P03": DatabaseUnavailableError,  # cannot_connect_now
     "57014": StatementTimeoutError,  # query_canceled (statement_timeout)
-    "28P01": AuthenticationError,
-    "28000": AuthenticationError,
+    "28P01": AuthenticationFailedError,
+    "28000": AuthenticationFailedError,
     "3D000": DatabaseNotFoundError,
     "42601": QuerySyntaxError,
     "42P01": UnknownTableError,
@@ -171,7 +158,7 @@ _CONNECT_PATTERNS: list[tuple[re.Pattern[str], type[UserError]]] = [
             r"role \S+ does not exist|no pg_hba\.conf entry|Access denied for user",
             re.I,
         ),
-        AuthenticationError,
+        AuthenticationFailedError,
     ),
     (re.compile(r"database \S+ does not exist|Unknown database", re.I), DatabaseNotFoundError),
     (re.compile(r"too many (connections|clients)", re.I), TooManyConnectionsError),
@@ -183,7 +170,7 @@ _CONNECT_PATTERNS: list[tuple[re.Pattern[str], type[UserError]]] = [
             r"unrecognized|invalid port",
             re.I,
         ),
-        ConnectionConfigError,
+        BadConnectionConfigError,
     ),
 ]
 
@@ -194,8 +181,6 @@ _LOST = re.compile(
     r"Lost connection to|server has gone away",
     re.I,
 )
-
-_MAX_SQL_IN_MESSAGE = 1000
 
 
 def _sqlstate(orig: BaseException) -> str | None:
@@ -218,10 +203,6 @@ def database_message(exc: BaseException) -> str:
     # libpq: 'connection to server at "h" (ip), port p failed: FATAL:  reason'
     lines = [re.sub(r"\bFATAL:\s+", "", ln) for ln in lines]
     return "\n".join(lines)
-
-
-def _shown(sql: str) -> str:
-    return sql if len(sql) <= _MAX_SQL_IN_MESSAGE else sql[:_MAX_SQL_IN_MESSAGE] + "..."
 
 
 def classify(
@@ -265,13 +246,13 @@ def classify(
 
     if phase == "connect":
         advice = {
-            AuthenticationError: (
+            AuthenticationFailedError: (
                 "check the user in the URL and the password secret (secret_connect_args) "
                 "the platform injects"
             ),
             DatabaseNotFoundError: "check the database name in the task's uri",
             TooManyConnectionsError: "the server is at its connection limit; a retry may succeed",
-            ConnectionConfigError: "check the task's uri and connect_args",
+            BadConnectionConfigError: "check the task's uri and connect_args",
         }.get(cls, "check that the server is running and reachable from the container")
         text = f"cannot connect to {where}: {message}\n({advice})"
     else:
@@ -292,7 +273,7 @@ def classify(
                 "9999...): cast the column to text in the query"
             ),
         }.get(cls)
-        text = message + (f"\n({advice})" if advice else "") + f"\nquery: {_shown(sql)}"
+        text = message + (f"\n({advice})" if advice else "") + f"\nquery: {quoted_sql(sql)}"
     if redact is not None:
         text = redact(text)
     return cls(text)

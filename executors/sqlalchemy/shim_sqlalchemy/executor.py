@@ -15,9 +15,13 @@ One query, one transaction, one connection (no pool):
    cannot write). A read-only transaction is always rolled back; ``read_only: false`` commits;
 4. the task's ``timeout`` becomes the statement timeout (PostgreSQL ``statement_timeout`` for
    the declare and each fetch, MySQL ``max_execution_time``) and bounds the whole fetch loop;
-5. rows come through a server-side cursor (PostgreSQL: ``DECLARE ... CURSOR``, fetched
-   ``FETCH_ROWS`` at a time; other databases: SQLAlchemy's ``stream_results``) and are
-   written to parquet as they arrive (:mod:`shim_sqlalchemy.result`), so memory stays flat.
+   PostgreSQL's transaction also fixes how values are sent as text (ISO dates, ``postgres``
+   intervals, floats with every digit: :data:`POSTGRES_OUTPUT_SETTINGS`), whatever the role
+   or the database sets, so that no value is misread or rounded;
+5. rows come through a server-side cursor (PostgreSQL: ``DECLARE ... CURSOR``, fetched in
+   chunks of about ``FETCH_BYTES``, at most ``FETCH_ROWS`` rows; other databases:
+   SQLAlchemy's ``stream_results``) and are written to parquet as they arrive
+   (:mod:`shim_sqlalchemy.result`), so memory stays flat however many and however wide.
 
 Failures are classified by :func:`shim_sqlalchemy.errors.classify`.
 """
@@ -35,9 +39,10 @@ from typing import Any
 
 from shim import DataFrame, ShimTaskExecutor, TaskTemplateModel
 from shim.runtime import current_context
-from shim_sqlalchemy.config import SQLAlchemyCustom
+from shim.sql.errors import quoted_sql
+from shim_sqlalchemy.config import SECRET_ARGS, SQLAlchemyCustom
 from shim_sqlalchemy.errors import (
-    ConnectionConfigError,
+    BadConnectionConfigError,
     QueryError,
     QueryTemplateError,
     StatementTimeoutError,
@@ -46,13 +51,31 @@ from shim_sqlalchemy.errors import (
 
 __all__ = ["FETCH_ROWS", "SQLAlchemyTaskExecutor", "to_bind_value"]
 
-#: rows per fetch from the server cursor
+#: rows per fetch from the server cursor, at most
 FETCH_ROWS = 2_000
+#: rows of the first fetch; later fetches hold about ``FETCH_BYTES`` of data (as Arrow
+#: arrays), so that rows of 100 KB come 80 at a time, not 2000 (200 MB as Python objects)
+FIRST_FETCH_ROWS = 100
+FETCH_BYTES = 8 * 1024 * 1024
 #: rows per parquet row group (parquet's dictionary encoders hold a row group's values: larger
 #: groups cost peak memory, ~40 MiB more at 65536 rows)
 BATCH_ROWS = 16_384
 #: seconds libpq waits for a connection when the task does not say (its own default: forever)
 DEFAULT_CONNECT_TIMEOUT = 10
+#: PostgreSQL settings of the task's transaction (``SET LOCAL``) that fix how values are sent
+#: as text, whatever the role or database sets: the loaders parse ISO dates and timestamps
+#: (psycopg cannot parse the other DateStyles; only the output part is set, the input order
+#: DMY/MDY is kept), intervals in the ``postgres`` style, and floats with all their digits
+#: (``extra_float_digits`` <= 0 rounds them).
+#: PostgreSQL 14+: how often the server checks, while the query runs, that the task is still
+#: there; a task killed outright (SIGKILL, an OOM kill, a node lost) would otherwise leave its
+#: query running to the end. (A task stopped by SIGTERM or Ctrl-C cancels it itself.)
+CLIENT_CHECK_INTERVAL = "5s"
+POSTGRES_OUTPUT_SETTINGS = {
+    "DateStyle": "ISO",
+    "IntervalStyle": "postgres",
+    "extra_float_digits": "3",
+}
 
 _BINDABLE = (
     str,
@@ -135,18 +158,6 @@ class SQLAlchemyTaskExecutor(ShimTaskExecutor):
         return DataFrame(str(out)) if want_rows else None
 
 
-class _Redactor:
-    """Replaces the secret values this run resolved (and a password in the URL) in a text."""
-
-    def __init__(self, values: list[str]) -> None:
-        self.values = sorted({v for v in values if v}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for v in self.values:
-            text = text.replace(v, "[redacted]")
-        return text
-
-
 def run_query(
     cfg: SQLAlchemyCustom,
     inputs: dict[str, Any],
@@ -163,23 +174,31 @@ def run_query(
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
+    from shim.runtime.redaction import Redactor
     from shim.sql import render_parameterized, render_textual, statement_count, syntax_for
 
     try:
         url = make_url(cfg.uri)
     except (sa.exc.ArgumentError, ValueError) as e:
-        raise ConnectionConfigError(
+        raise BadConnectionConfigError(
             f"the task's uri is not a SQLAlchemy URL ({e}); write "
             "dialect+driver://user@host:port/database"
         ) from None
-    where = url.render_as_string(hide_password=True)
-    redact = _Redactor([*secrets.values(), url.password or ""])
+    # a password in the URL (flytekit's templates allow it) is never shown: the user part's
+    # as SQLAlchemy hides it, one in the query string (?password=...) likewise
+    in_query = {k: v for k, v in url.query.items() if k in SECRET_ARGS}
+    shown_url = url.update_query_dict(dict.fromkeys(in_query, "HIDDEN")) if in_query else url
+    where = shown_url.render_as_string(hide_password=True).replace("=HIDDEN", "=***")
+    hidden = [x for v in in_query.values() for x in ((v,) if isinstance(v, str) else v)]
+    # the runtime's redactor (every form of each value: escaped, URL-encoded, line by line),
+    # for the secrets this run resolved and a password the URL carries
+    redact = Redactor([*secrets.values(), url.password or "", *hidden])
     connect_args = _plain_args(dict(cfg.connect_args or {}))
     connect_args.update(secrets)
     try:
         url.get_dialect()
     except (sa.exc.NoSuchModuleError, ImportError) as e:
-        raise ConnectionConfigError(
+        raise BadConnectionConfigError(
             f"no SQLAlchemy dialect for {url.drivername!r} in this image ({e}); use an image "
             "that installs the dialect and its driver, or another URL scheme"
         ) from None
@@ -193,12 +212,12 @@ def run_query(
             url, connect_args=connect_args, poolclass=sa.pool.NullPool, hide_parameters=True
         )
     except ImportError as e:
-        raise ConnectionConfigError(
+        raise BadConnectionConfigError(
             f"the driver for {where} is not installed in this image ({e}); install it or "
             "pick an installed driver in the URL scheme"
         ) from None
     except (sa.exc.ArgumentError, TypeError, ValueError) as e:
-        raise ConnectionConfigError(
+        raise BadConnectionConfigError(
             redact(
                 f"cannot set up a connection to {where}: {e}; check the task's uri and connect_args"
             )
@@ -226,45 +245,27 @@ def run_query(
     if n > 1:
         raise QueryTemplateError(
             f"the query holds {n} SQL statements; a task runs exactly one (remove the extra "
-            f"statements or make several tasks)\nquery: {sql[:1000]}"
+            f"statements or make several tasks)\nquery: {quoted_sql(sql)}"
         )
     if isinstance(params, list):
         params = tuple(params)  # SQLAlchemy reads a list as many parameter sets
     shown = sql  # what the database receives, for messages
     try:
-        with system_memory_pool():
-            return _run(
-                engine,
-                sql,
-                params,
-                read_only=cfg.read_only,
-                timeout=timeout,
-                out_dir=out_dir,
-                fetch_rows=fetch_rows,
-                batch_rows=batch_rows,
-                where=where,
-                shown=shown,
-                redact=redact,
-            )
+        return _run(
+            engine,
+            sql,
+            params,
+            read_only=cfg.read_only,
+            timeout=timeout,
+            out_dir=out_dir,
+            fetch_rows=fetch_rows,
+            batch_rows=batch_rows,
+            where=where,
+            shown=shown,
+            redact=redact,
+        )
     finally:
         engine.dispose()
-
-
-@contextlib.contextmanager
-def system_memory_pool() -> Any:
-    """Arrow allocates from the C library's allocator while rows stream through.
-
-    pyarrow's default pool (mimalloc or jemalloc) keeps memory it freed for reuse: with a
-    fresh array per fetched chunk that is ~40 MiB of peak RSS for a million rows, for no
-    measurable speed. The process's previous default pool is restored afterwards."""
-    import pyarrow as pa
-
-    previous = pa.default_memory_pool()
-    pa.set_memory_pool(pa.system_memory_pool())
-    try:
-        yield
-    finally:
-        pa.set_memory_pool(previous)
 
 
 def _run(
@@ -297,6 +298,7 @@ def _run(
     except Exception as e:
         raise failure(e, "connect") from None
     txn = None
+    done = False
     try:
         try:
             if read_only and backend == "postgresql":  # BEGIN READ ONLY
@@ -306,12 +308,17 @@ def _run(
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
             elif read_only and backend == "sqlite":
                 conn.exec_driver_sql("PRAGMA query_only = ON")
-            if timeout:
-                ms = max(1, int(timeout * 1000))
-                if backend == "postgresql":
-                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
-                elif backend in ("mysql", "mariadb"):
-                    conn.exec_driver_sql(f"SET SESSION max_execution_time = {ms}")
+            ms = max(1, int(timeout * 1000)) if timeout else None
+            if backend == "postgresql":  # one round trip; SET LOCAL ends with the transaction
+                settings = dict(POSTGRES_OUTPUT_SETTINGS)
+                if ms is not None:
+                    settings["statement_timeout"] = str(ms)
+                if (engine.dialect.server_version_info or (0,)) >= (14,):
+                    settings["client_connection_check_interval"] = CLIENT_CHECK_INTERVAL
+                calls = ", ".join(f"set_config('{k}', '{v}', true)" for k, v in settings.items())
+                conn.exec_driver_sql(f"SELECT {calls}").close()
+            elif ms is not None and backend in ("mysql", "mariadb"):
+                conn.exec_driver_sql(f"SET SESSION max_execution_time = {ms}")
         except Exception as e:
             raise failure(e, "connect" if txn is None else "query") from None
         keyword = first_keyword(sql, syntax_for(backend))
@@ -323,7 +330,7 @@ def _run(
             else:
                 n = _stream_generic(conn, sql, params, out_dir, fetch_rows, batch_rows, deadline)
         except StatementTimeoutError as e:
-            raise StatementTimeoutError(f"{e}\nquery: {shown[:1000]}") from None
+            raise StatementTimeoutError(f"{e}\nquery: {quoted_sql(shown)}") from None
         except QueryError:
             raise
         except Exception as e:
@@ -337,13 +344,33 @@ def _run(
                 txn.commit()
         except Exception as e:
             raise failure(e, "query") from None
+        done = True
         return n
     finally:
-        with contextlib.suppress(Exception):
-            if txn is not None and txn.is_active:
-                txn.rollback()
-        with contextlib.suppress(Exception):
+        if done:
             conn.close()
+        else:
+            _abandon(conn)
+
+
+def _abandon(conn: Any) -> None:
+    """Let go of the connection after a failure, which may have struck in the middle of a
+    command (SIGTERM, Ctrl-C, the deadline): the server is asked to cancel what it still runs,
+    and the connection is closed without the pool's reset (a ROLLBACK on a busy connection
+    fails, and SQLAlchemy logs that with a traceback). Closing it ends the transaction."""
+    with contextlib.suppress(Exception):
+        raw = conn.connection.dbapi_connection
+        info = getattr(raw, "info", None)  # psycopg 3
+        if info is not None and info.transaction_status.name == "ACTIVE":
+            cancel = getattr(raw, "cancel_safe", None)
+            if cancel is not None:
+                cancel(timeout=5.0)
+            else:
+                raw.cancel()
+    with contextlib.suppress(Exception):
+        conn.invalidate()
+    with contextlib.suppress(Exception):
+        conn.close()
 
 
 def _is_db_error(e: BaseException) -> bool:
@@ -409,17 +436,7 @@ def _stream_psycopg(
         names = unique_names([d.name for d in cur.description])
         columns = postgres_columns(cur.description, cur.adapters.types, names)
         sink = ParquetSink(out_dir / RESULT_FILE, columns, batch_rows)
-        try:
-            while True:
-                _check_deadline(deadline)
-                rows = cur.fetchmany(fetch_rows)
-                if not rows:
-                    break
-                sink.add(rows)
-            return sink.close()
-        except BaseException:
-            sink.abort()
-            raise
+        return _drain(cur.fetchmany, sink, fetch_rows, deadline)
     finally:
         with contextlib.suppress(Exception):
             cur.close()
@@ -448,16 +465,32 @@ def _stream_generic(
             raise _no_rows_error()
         columns = generic_columns(unique_names(list(result.keys())))
         sink = ParquetSink(out_dir / RESULT_FILE, columns, batch_rows)
-        try:
-            while True:
-                _check_deadline(deadline)
-                rows = result.fetchmany(fetch_rows)
-                if not rows:
-                    break
-                sink.add(rows)
-            return sink.close()
-        except BaseException:
-            sink.abort()
-            raise
+        return _drain(result.fetchmany, sink, fetch_rows, deadline)
     finally:
         result.close()
+
+
+def _drain(fetchmany: Any, sink: Any, fetch_rows: int, deadline: float | None) -> int:
+    """Fetch rows into ``sink`` until there are none (or the deadline passes); the rows
+    written. A fetch asks for :data:`FIRST_FETCH_ROWS`, then for as many rows as hold about
+    :data:`FETCH_BYTES` by the size of the rows so far, never more than ``fetch_rows``: wide
+    rows do not pile up. The garbage collector rests meanwhile (every row is a tuple it would
+    track, for nothing)."""
+    from shim.sql.results import gc_paused
+
+    try:
+        with gc_paused():
+            n, seen_rows, seen_bytes = min(fetch_rows, FIRST_FETCH_ROWS), 0, 0
+            while True:
+                _check_deadline(deadline)
+                rows = fetchmany(n)
+                if not rows:
+                    break
+                seen_bytes += sink.add(rows)
+                seen_rows += len(rows)
+                n = max(1, min(fetch_rows, FETCH_BYTES * seen_rows // max(seen_bytes, 1)))
+                del rows
+        return sink.close()
+    except BaseException:
+        sink.abort()
+        raise

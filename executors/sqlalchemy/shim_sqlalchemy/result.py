@@ -47,9 +47,10 @@ Column types (the rule, documented in docs/sqlalchemy.md)
 
 Memory
     Rows are fetched ``fetch_rows`` at a time, each chunk becomes an Arrow record batch at
-    once, and row groups of at most ``batch_rows`` rows (or about 64 MiB) are encoded by a
-    background thread (pyarrow releases the GIL while it writes parquet). At most one row group
-    is accumulating while the previous one is written.
+    once (:func:`shim.sql.results.array_from_values`: no pandas import), and row groups of at
+    most ``batch_rows`` rows (or about 16 MiB) are encoded by a background thread
+    (:class:`shim.sql.results.RowGroupWriter`). At most one row group is gathering while the
+    previous one is written.
 """
 
 from __future__ import annotations
@@ -59,21 +60,23 @@ import decimal
 import json
 import re
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from shim.sql.results import RESULT_FILE, RowGroupWriter, array_from_values, unique_names
 from shim_sqlalchemy.errors import UnrepresentableValueError
 
-__all__ = ["RESULT_FILE", "Column", "ParquetSink", "generic_columns", "postgres_columns"]
-
-#: Name of the (single) parquet file written in the output directory.
-RESULT_FILE = "00000"
-MAX_ROW_GROUP_BYTES = 64 * 1024 * 1024
+__all__ = [
+    "RESULT_FILE",
+    "Column",
+    "ParquetSink",
+    "generic_columns",
+    "postgres_columns",
+    "unique_names",
+]
 
 INTERVAL = pa.struct([("months", pa.int32()), ("days", pa.int32()), ("microseconds", pa.int64())])
 
@@ -132,15 +135,15 @@ def _unrepresentable(col: Column, e: BaseException) -> str:
 
 
 def _native(col: Column, values: Sequence[Any]) -> pa.Array:
-    return pa.array(values, type=col.type)
+    return array_from_values(values, col.type)
 
 
 def _decimal(col: Column, values: Sequence[Any]) -> pa.Array:
-    return pa.array(values, type=pa.string()).cast(col.type)
+    return array_from_values(values, pa.string()).cast(col.type)
 
 
 def _text(col: Column, values: Sequence[Any]) -> pa.Array:
-    return pa.array(values, type=pa.string())
+    return array_from_values(values, pa.string())
 
 
 _INTERVAL_RE = re.compile(
@@ -150,13 +153,14 @@ _INTERVAL_RE = re.compile(
 
 
 def parse_interval(text: str) -> tuple[int, int, int]:
-    """PostgreSQL's interval text (``IntervalStyle`` ``postgres``, the default), e.g.
+    """PostgreSQL's interval text in the ``postgres`` IntervalStyle (which the executor's
+    transaction sets), e.g.
     ``1 year 2 mons -3 days +04:05:06.5`` -> ``(months, days, microseconds)``."""
     m = _INTERVAL_RE.match(text.strip())
     if m is None or not text.strip():
         raise ValueError(
-            f"interval {text!r} is not in PostgreSQL's 'postgres' IntervalStyle; set "
-            "IntervalStyle to postgres for the task's role, or cast the column to text"
+            f"interval {text!r} is not in PostgreSQL's 'postgres' IntervalStyle; cast the "
+            "column to text"
         )
     years, months, days, sign, hh, mm, ss, frac = m.groups()
     total_months = int(years or 0) * 12 + int(months or 0)
@@ -177,18 +181,18 @@ def _interval_value(v: Any) -> Any:
 
 
 def _interval(col: Column, values: Sequence[Any]) -> pa.Array:
-    return pa.array([_interval_value(v) for v in values], type=INTERVAL)
+    return array_from_values([_interval_value(v) for v in values], INTERVAL)
 
 
 def _list_array(col: Column, values: Sequence[Any]) -> pa.Array:
     kind = col.list_of
     elem = col.type.value_type
     if kind == "decimal":
-        return pa.array(values, type=pa.list_(pa.string())).cast(col.type)
+        return array_from_values(values, pa.list_(pa.string())).cast(col.type)
     if kind == "interval":
         values = [None if v is None else [_interval_value(x) for x in v] for v in values]
-        return pa.array(values, type=pa.list_(INTERVAL))
-    return pa.array(values, type=pa.list_(elem))
+        return array_from_values(values, pa.list_(INTERVAL))
+    return array_from_values(values, pa.list_(elem))
 
 
 def _json_text(v: Any) -> str:
@@ -234,7 +238,7 @@ def _generic(col: Column, values: Sequence[Any]) -> pa.Array:
     if col.convert is not None:
         convert = col.convert
         values = [None if v is None else convert(v) for v in values]
-    return pa.array(values, type=col.type)
+    return array_from_values(values, col.type)
 
 
 _CONVERT: dict[str, Callable[[Column, Sequence[Any]], pa.Array]] = {
@@ -336,79 +340,53 @@ def generic_columns(names: list[str]) -> list[Column]:
     return [Column(n, pa.null(), "generic") for n in names]
 
 
-def unique_names(names: Sequence[str]) -> list[str]:
-    """Column names made unique (``id``, ``id_1``): parquet readers reject duplicates."""
-    taken = set(names)
-    seen: set[str] = set()
-    out: list[str] = []
-    for name in names:
-        if name in seen:
-            n = 1
-            while f"{name}_{n}" in taken:
-                n += 1
-            name = f"{name}_{n}"
-            taken.add(name)
-        seen.add(name)
-        out.append(name)
-    return out
-
-
 # --- writing ------------------------------------------------------------------------------------
 
 
 class ParquetSink:
-    """Turns chunks of rows into record batches and writes them as parquet row groups.
+    """Turns chunks of rows into record batches for a :class:`RowGroupWriter`.
 
-    Row groups are encoded by one background thread, so writing overlaps with fetching;
     ``close()`` returns the number of rows written. On failure call ``abort()``: the file is
     removed.
     """
 
     def __init__(self, target: Path, columns: list[Column], batch_rows: int) -> None:
-        self.target = target
         self.columns = columns
-        self.batch_rows = batch_rows
-        self.pending: list[pa.RecordBatch] = []
-        self.pending_rows = 0
-        self.pending_bytes = 0
-        self.num_rows = 0
-        self.writer: pq.ParquetWriter | None = None
-        self._pool: ThreadPoolExecutor | None = None
-        self._writing: Future[None] | None = None
+        self.writer = RowGroupWriter(
+            target,
+            batch_rows,
+            thread_name="shim-sqlalchemy-parquet",
+            memory_pool=pa.system_memory_pool(),
+        )
 
     def schema(self) -> pa.Schema:
         return pa.schema([c.field() for c in self.columns])
 
-    def add(self, rows: Sequence[Sequence[Any]]) -> None:
-        if not rows:
-            return
+    def add(self, rows: Sequence[Sequence[Any]]) -> int:
+        """Add a chunk of rows; returns the size of their Arrow data in bytes."""
+        if not self.columns:  # SELECT FROM t: rows without columns (counted, not stored)
+            self.writer.num_rows += len(rows)
+            return 0
         before = [c.type for c in self.columns]
-        columns = zip(*rows, strict=True) if self.columns else ()
+        columns = zip(*rows, strict=True)
         arrays = [c.to_array(vals) for c, vals in zip(self.columns, columns, strict=True)]
         changed = [c.name for c, t in zip(self.columns, before, strict=True) if c.type != t]
         if changed:  # a value-typed column got its type from its first non-NULL value
-            if self.writer is not None:
+            if self.writer.started:
                 raise UnrepresentableValueError(
                     f"column(s) {', '.join(map(repr, changed))} were all NULL in the first "
-                    f"{self.num_rows} rows, written as null-typed; later values do not fit: "
-                    "cast the column(s) to a type in the query"
+                    f"{self.writer.num_rows} rows, written as null-typed; later values do not "
+                    "fit: cast the column(s) to a type in the query"
                 )
             self._settle_generic()
-        schema = self.schema()
-        batch = pa.RecordBatch.from_arrays(arrays, schema=schema) if arrays else None
-        n = len(rows)
-        if batch is not None:
-            self.pending.append(batch)
-            self.pending_bytes += batch.nbytes
-        self.pending_rows += n
-        self.num_rows += n
-        if self.pending_rows >= self.batch_rows or self.pending_bytes >= MAX_ROW_GROUP_BYTES:
-            self._flush()
+        batch = pa.RecordBatch.from_arrays(arrays, schema=self.schema())
+        self.writer.add(batch)
+        return batch.nbytes
 
     def _settle_generic(self) -> None:
         """A generic column got its type: earlier pending chunks of all-NULL values follow."""
         schema = self.schema()
-        self.pending = [
+        self.writer.pending = [
             pa.RecordBatch.from_arrays(
                 [
                     col if col.type == f.type else pa.nulls(len(col), type=f.type)
@@ -416,53 +394,11 @@ class ParquetSink:
                 ],
                 schema=schema,
             )
-            for b in self.pending
+            for b in self.writer.pending
         ]
 
-    def _wait_written(self) -> None:
-        if self._writing is not None:
-            writing, self._writing = self._writing, None
-            writing.result()
-
-    def _flush(self) -> None:
-        if not self.pending:
-            self.pending_rows = 0
-            return
-        table = pa.Table.from_batches(self.pending)
-        self.pending, self.pending_rows, self.pending_bytes = [], 0, 0
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(self.target, table.schema)
-        self._wait_written()
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="shim-sqlalchemy-parquet")
-        self._writing = self._pool.submit(
-            self.writer.write_table, table, row_group_size=max(len(table), 1)
-        )
-
     def close(self) -> int:
-        try:
-            self._flush()
-            self._wait_written()
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
-        if self.writer is None:  # no rows: a valid, empty file with the columns
-            self.writer = pq.ParquetWriter(self.target, self.schema())
-        self.writer.close()
-        return self.num_rows
+        return self.writer.close(self.schema())
 
     def abort(self) -> None:
-        try:
-            self._wait_written()
-        except Exception:  # already failing; the file is removed anyway
-            pass
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-        if self.writer is not None:
-            try:
-                self.writer.close()
-            except Exception:  # already failing; the file is removed anyway
-                pass
-        self.target.unlink(missing_ok=True)
+        self.writer.abort()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import typing
 from typing import Any
 
-from shim import DataFrame, PythonCustomizedContainerTask, Secret
+from shim import PythonCustomizedContainerTask, Secret
 from shim.sql import check_template, statement_count, syntax_for_url
+from shim.sql.outputs import results_type
 from shim_sqlalchemy.config import SQLAlchemyConfig
 from shim_sqlalchemy.executor import SQLAlchemyTaskExecutor
 
@@ -20,22 +20,6 @@ def default_image() -> str:
     from shim.images import IMAGES
 
     return IMAGES["sqlalchemy"].tag
-
-
-def _results_type(output_schema_type: Any) -> Any:
-    if output_schema_type is None:
-        return DataFrame
-    if isinstance(output_schema_type, dict):
-        return DataFrame[output_schema_type]
-    origin = typing.get_origin(output_schema_type)
-    if output_schema_type is DataFrame or (
-        origin is typing.Annotated and typing.get_args(output_schema_type)[0] is DataFrame
-    ):
-        return output_schema_type
-    raise ValueError(
-        f"output_schema_type must be DataFrame, DataFrame[{{column: type}}] or a dict of column "
-        f"types, got {output_schema_type!r}"
-    )
 
 
 class SQLAlchemyTask(PythonCustomizedContainerTask[SQLAlchemyConfig]):
@@ -94,7 +78,7 @@ class SQLAlchemyTask(PythonCustomizedContainerTask[SQLAlchemyConfig]):
             task_type=TASK_TYPE,
             task_config=task_config,
             inputs=inputs,
-            outputs={"results": _results_type(output_schema_type)},
+            outputs={"results": results_type(output_schema_type)},
             **kwargs,
         )
 

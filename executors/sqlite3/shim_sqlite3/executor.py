@@ -6,19 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from shim import DataFrame, ShimTaskExecutor, TaskTemplateModel
-from shim.errors import StorageNotFoundError, UserError
+from shim.errors import StorageNotFoundError
 from shim.runtime import current_context
+from shim.sql.errors import DatabaseNotFoundError, QueryTemplateError
 from shim_sqlite3.config import SQLite3Custom
 
-
-class QueryTemplateError(UserError):
-    """The query template and the inputs do not fit together."""
-
-    code = "QueryTemplateError"
-
-
-class DatabaseNotFoundError(UserError):
-    code = "DatabaseNotFound"
+__all__ = ["DatabaseNotFoundError", "QueryTemplateError", "SQLite3TaskExecutor", "fetch_database"]
 
 
 class SQLite3TaskExecutor(ShimTaskExecutor):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import typing
 from typing import Any
 
-from shim import DataFrame, PythonCustomizedContainerTask, SerializationContext
+from shim import PythonCustomizedContainerTask, SerializationContext
+from shim.sql.outputs import results_type
 from shim_sqlite3.config import SQLite3Config
 from shim_sqlite3.executor import SQLite3TaskExecutor
 from shim_sqlite3.query import check_template
@@ -20,22 +20,6 @@ def default_image() -> str:
     from shim.images import IMAGES
 
     return IMAGES["sqlite3"].tag
-
-
-def _results_type(output_schema_type: Any) -> Any:
-    if output_schema_type is None:
-        return DataFrame
-    if isinstance(output_schema_type, dict):
-        return DataFrame[output_schema_type]
-    origin = typing.get_origin(output_schema_type)
-    if output_schema_type is DataFrame or (
-        origin is typing.Annotated and typing.get_args(output_schema_type)[0] is DataFrame
-    ):
-        return output_schema_type
-    raise ValueError(
-        f"output_schema_type must be DataFrame, DataFrame[{{column: type}}] or a dict of column "
-        f"types, got {output_schema_type!r}"
-    )
 
 
 def _refuse_relative(name: str, uri: str) -> None:
@@ -98,7 +82,7 @@ class SQLite3Task(PythonCustomizedContainerTask[SQLite3Config]):
             task_type=TASK_TYPE,
             task_config=task_config,
             inputs=inputs,
-            outputs={"results": _results_type(output_schema_type)},
+            outputs={"results": results_type(output_schema_type)},
             **kwargs,
         )
         _refuse_relative(name, task_config.uri)

@@ -178,7 +178,7 @@ def test_writes_are_refused_on_the_default_read_only_path(pg, pg_task, query):
         pg_task(query)()
     e = err.value
     assert (e.code, e.kind, e.origin) == ("USER:WriteRefused", "NON_RECOVERABLE", "USER")
-    assert "read-only transaction" in e.error_message and "read_only=False" in e.error_message
+    assert "read-only transaction" in str(e) and "read_only=False" in str(e)
     assert pg.psql("SELECT count(*), max(id) FROM items").strip() == "50|50"
 
 
@@ -195,9 +195,14 @@ def test_read_only_false_commits_the_write(pg, pg_task):
 
 
 def failure(task, **inputs) -> TaskFailedError:
+    """The task's failure; ``str()`` of it is the one-line reason (and what follows it), with
+    no trace: what a user sees."""
     with pytest.raises(TaskFailedError) as err:
         task(**inputs)
-    return err.value
+    e = err.value
+    assert str(e) == f"{e.code} ({e.kind}, {e.origin}): {e.reason}"
+    assert "Traceback" not in str(e) and "Traceback" in e.error_message
+    return e
 
 
 @pytest.mark.parametrize(
@@ -212,14 +217,14 @@ def failure(task, **inputs) -> TaskFailedError:
 def test_query_errors_are_not_recoverable(pg_task, query, code, needle):
     e = failure(pg_task(query))
     assert (e.code, e.kind, e.origin) == (code, "NON_RECOVERABLE", "USER")
-    assert needle in e.error_message
-    assert "query: " + query.split(" ")[0] in e.error_message
+    assert needle in str(e)
+    assert "query: " + query.split(" ")[0] in str(e)
 
 
 def test_statement_timeout_from_the_task_timeout(pg_task):
     e = failure(pg_task("SELECT pg_sleep(30) AS s", timeout=1))
     assert (e.code, e.kind) == ("USER:StatementTimeout", "NON_RECOVERABLE")
-    assert "statement timeout" in e.error_message
+    assert "statement timeout" in str(e)
 
 
 def test_several_statements_in_a_foreign_template(pg, tmp_path):
@@ -245,25 +250,25 @@ def test_statement_a_cursor_cannot_hold_runs_unnamed(pg_task):
 def test_statement_without_rows_for_a_results_output(pg_task):
     e = failure(pg_task("CREATE TEMP TABLE scratch (a int)", read_only=False))
     assert (e.code, e.kind) == ("USER:QueryError", "NON_RECOVERABLE")
-    assert "returns no rows" in e.error_message
+    assert "returns no rows" in str(e)
 
 
 def test_nan_in_a_decimal_column_names_the_column(pg_task):
     e = failure(pg_task("SELECT 'NaN'::numeric(6,2) AS amount"))
     assert (e.code, e.kind) == ("USER:UnrepresentableValue", "NON_RECOVERABLE")
-    assert "'amount'" in e.error_message and "amount::text" in e.error_message
+    assert "'amount'" in str(e) and "amount::text" in str(e)
 
 
 def test_infinite_timestamp_is_unrepresentable(pg_task):
     e = failure(pg_task("SELECT 'infinity'::timestamp AS t"))
     assert (e.code, e.kind) == ("USER:UnrepresentableValue", "NON_RECOVERABLE")
-    assert "infinity" in e.error_message and "cast the column to text" in e.error_message
+    assert "infinity" in str(e) and "cast the column to text" in str(e)
 
 
 def test_unknown_database(pg, pg_task):
     e = failure(pg_task("SELECT 1", uri=pg.url(database="no_such_db")))
     assert (e.code, e.kind) == ("USER:DatabaseNotFound", "NON_RECOVERABLE")
-    assert 'database "no_such_db" does not exist' in e.error_message
+    assert 'database "no_such_db" does not exist' in str(e)
 
 
 def test_unreachable_server_is_recoverable(pg, pg_task):
@@ -271,15 +276,15 @@ def test_unreachable_server_is_recoverable(pg, pg_task):
 
     e = failure(pg_task("SELECT 1", uri=pg.url(port=free_port())))
     assert (e.code, e.kind, e.origin) == ("USER:DatabaseUnavailable", "RECOVERABLE", "USER")
-    assert "Connection refused" in e.error_message
-    assert "check that the server is running" in e.error_message
+    assert "Connection refused" in str(e)
+    assert "check that the server is running" in str(e)
 
 
 def test_missing_socket_is_recoverable(pg_task, tmp_path):
     uri = f"postgresql+psycopg://shim_test@/shimdb?host={tmp_path}&port=5"
     e = failure(pg_task("SELECT 1", uri=uri))
     assert (e.code, e.kind) == ("USER:DatabaseUnavailable", "RECOVERABLE")
-    assert "No such file or directory" in e.error_message
+    assert "No such file or directory" in str(e)
 
 
 def test_too_many_connections_is_recoverable(pg, pg_task):
@@ -290,19 +295,39 @@ def test_too_many_connections_is_recoverable(pg, pg_task):
     )
     e = failure(pg_task("SELECT 1", uri=pg.url(user="limited")))
     assert (e.code, e.kind) == ("USER:TooManyConnections", "RECOVERABLE")
-    assert 'too many connections for role "limited"' in e.error_message
+    assert 'too many connections for role "limited"' in str(e)
 
 
 def test_unknown_dialect_or_driver_is_a_config_error(pg_task):
     e = failure(pg_task("SELECT 1", uri="nosuchdb+nodriver://u@h/db"))
     assert (e.code, e.kind) == ("USER:BadConnectionConfig", "NON_RECOVERABLE")
-    assert "nosuchdb+nodriver" in e.error_message
+    assert "nosuchdb+nodriver" in str(e)
+    # the reason is the message itself, not prefixed by a class name other than the code's
+    assert str(e).startswith(
+        "USER:BadConnectionConfig (NON_RECOVERABLE, USER): no SQLAlchemy dialect for "
+        "'nosuchdb+nodriver'"
+    ), str(e)
+
+
+def test_error_classes_are_named_after_their_codes():
+    """``str(TaskFailedError)`` drops the ``<Type>: `` the error document's message starts
+    with only when the type is the code's name (+ ``Error``): a class named otherwise would
+    repeat itself in every reason (``AuthenticationError: cannot connect ...``)."""
+    from shim_sqlalchemy import errors
+
+    from shim.errors import ShimError
+
+    classes = [getattr(errors, n) for n in errors.__all__]
+    classes = [c for c in classes if isinstance(c, type) and issubclass(c, ShimError)]
+    assert len(classes) == 15
+    for cls in classes:
+        assert cls.__name__ in (cls.code, cls.code + "Error"), cls
 
 
 def test_bad_connect_argument_is_a_config_error(pg_task):
     e = failure(pg_task("SELECT 1", connect_args={"sslmode": "sometimes"}))
     assert (e.code, e.kind) == ("USER:BadConnectionConfig", "NON_RECOVERABLE")
-    assert "sslmode" in e.error_message
+    assert "sslmode" in str(e)
 
 
 def test_missing_secret_names_where_it_looked(pg_task, monkeypatch, tmp_path):
@@ -310,9 +335,7 @@ def test_missing_secret_names_where_it_looked(pg_task, monkeypatch, tmp_path):
     monkeypatch.setenv("FLYTE_SECRETS_DEFAULT_DIR", str(tmp_path / "secrets"))
     e = failure(pg_task("SELECT 1"))
     assert (e.code, e.kind) == ("USER:SecretNotFound", "NON_RECOVERABLE")
-    assert SECRET_ENV in e.error_message and str(tmp_path / "secrets" / "pg" / "password") in (
-        e.error_message
-    )
+    assert SECRET_ENV in str(e) and str(tmp_path / "secrets" / "pg" / "password") in str(e)
 
 
 def test_secret_from_a_mounted_file(pg, pg_task, monkeypatch, tmp_path):
@@ -358,22 +381,41 @@ def test_bad_password_in_process(pg, pg_task, monkeypatch):
     monkeypatch.setenv(SECRET_ENV, wrong)
     e = failure(pg_task("SELECT 1"))
     assert (e.code, e.kind) == ("USER:AuthenticationFailed", "NON_RECOVERABLE")
-    assert 'password authentication failed for user "shim_test"' in e.error_message
+    first = str(e).splitlines()[0]
+    assert first.startswith(
+        "USER:AuthenticationFailed (NON_RECOVERABLE, USER): cannot connect to "
+        f"postgresql+psycopg://shim_test@127.0.0.1:{pg.port}/shimdb: "
+    ), first
+    assert first.endswith('password authentication failed for user "shim_test"'), first
     assert_nowhere(wrong, str(e), e.error_message, repr(e))
+    assert_nowhere(pg.password, str(e), e.error_message, repr(e))
 
 
-def test_password_in_a_flytekit_style_uri_is_never_shown(pg, pg_task):
-    """flytekit lets a password sit in the URL; shimkit runs such a template but hides it."""
+@pytest.mark.parametrize("where", ["user", "query"])
+def test_password_in_a_flytekit_style_uri_is_never_shown(pg, pg_task, where):
+    """flytekit lets a password sit in the URL (``user:pw@`` or ``?password=``); shimkit runs
+    such a template but hides it, in a connection error and in a query error alike."""
     from shim_sqlalchemy.config import SQLAlchemyCustom
     from shim_sqlalchemy.executor import run_query
 
+    def uri(password: str) -> str:
+        if where == "user":
+            return pg.url(password=password)
+        return pg.url() + "?password=" + password
+
     wrong = "Wr0ng-" + secrets.token_urlsafe(12)
-    cfg = SQLAlchemyCustom(query_template="SELECT 1", uri=pg.url(password=wrong))
+    cfg = SQLAlchemyCustom(query_template="SELECT 1", uri=uri(wrong))
     with pytest.raises(Exception) as err:
         run_query(cfg, {}, secrets={}, task_type_version=0, timeout=None, out_dir=None)
-    assert type(err.value).__name__ == "AuthenticationError"
+    assert type(err.value).__name__ == "AuthenticationFailedError"
     assert_nowhere(wrong, str(err.value))
     assert "***" in str(err.value)
+    # the right password: it connects, and the failing query's message shows none either
+    cfg = SQLAlchemyCustom(query_template="SELEC 1", uri=uri(pg.password))
+    with pytest.raises(Exception) as err:
+        run_query(cfg, {}, secrets={}, task_type_version=0, timeout=None, out_dir=None)
+    assert type(err.value).__name__ == "QuerySyntaxError"
+    assert_nowhere(pg.password, str(err.value))
 
 
 def test_successful_run_logs_no_secret(pg, tmp_path):
@@ -422,16 +464,98 @@ def test_executor_error_classes_are_recoverable_exactly_where_a_retry_helps():
         assert (got.code, got.recoverable) == (code, recoverable), exc
 
 
+# --- a task that dies does not leave its query running ------------------------------------------
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT", "SIGKILL"])
+def test_killed_task_leaves_no_query_running(pg, tmp_path, signame):
+    """SIGTERM and Ctrl-C cancel the query (and print no trace of SQLAlchemy's pool failing to
+    reset a busy connection); after SIGKILL the server notices the task is gone
+    (client_connection_check_interval, PostgreSQL 14+) and stops the query itself."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    version = int(pg.psql("SHOW server_version_num", database="postgres").strip())
+    if signame == "SIGKILL" and version < 140000:
+        pytest.skip("client_connection_check_interval needs PostgreSQL 14")
+    app = f"shim-killed-{uuid.uuid4().hex[:12]}"
+    t = make_task(pg, "SELECT pg_sleep(120) AS s", connect_args={"application_name": app})
+    s = stage_task(t, {}, str(tmp_path / "run"))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[3]))
+    env[SECRET_ENV] = pg.password
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shim", "execute", "--no-supervise", *s.args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    running = (
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+        f"'{app}' AND state = 'active'"
+    )
+
+    def count() -> int:
+        return int(pg.psql(running, database="postgres").strip())
+
+    try:
+        deadline = time.monotonic() + 60
+        while count() == 0:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the query never started"
+            time.sleep(0.2)
+        proc.send_signal(getattr(signal, signame))
+        _, stderr = proc.communicate(timeout=60)
+        deadline = time.monotonic() + 20
+        while count():
+            assert time.monotonic() < deadline, f"the query still runs after {signame}"
+            time.sleep(0.5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert "Traceback" not in stderr, stderr
+
+
 # --- memory -----------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_million_rows_peak_memory_through_entrypoint(pg, tmp_path):
+def _peak_through_entrypoint(
+    pg, tmp_path, table: str, rows: int, order: str = "id"
+) -> tuple[float, DataFrame]:
+    """Peak RSS (MiB) of ``shim execute`` (through the fork/exec launcher) reading the first
+    ``rows`` rows of ``table``, and its result."""
     import sys
 
     from tests.support.peak_rss import run_with_peak_rss
 
-    pg.psql(
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(Path(__file__).resolve().parents[3]),
+        **{SECRET_ENV: pg.password},
+    )
+    t = make_task(
+        pg,
+        f"SELECT * FROM {table} WHERE id >= {{{{ .inputs.lo }}}} ORDER BY {order} "
+        "LIMIT {{ .inputs.n }}",
+        {"lo": int, "n": int},
+    )
+    s = stage_task(t, {"lo": 0, "n": rows}, str(tmp_path / f"run-{table}-{rows}"))
+    cmd = [sys.executable, "-m", "shim", "execute", "--no-supervise", *s.args]
+    proc, peak_mib = run_with_peak_rss(cmd, workdir=tmp_path, env=env, capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    assert read_error(s.outputs) is None, proc.stderr
+    lit = read_outputs(s.outputs).literals["results"].scalar.structured_dataset
+    return peak_mib, DataFrame(lit.uri)
+
+
+@pytest.fixture(scope="module")
+def big(postgres):
+    """A million rows of the usual column types."""
+    postgres.psql(
         "DROP TABLE IF EXISTS big; CREATE TABLE big AS SELECT g::int8 AS id, g * 0.5 AS x, "
         "'name-' || g AS name, (ARRAY['a','b','c'])[g % 3 + 1] AS cat, "
         "CASE WHEN g % 3 > 0 THEN g % 7 END::int4 AS n, "
@@ -439,20 +563,35 @@ def test_million_rows_peak_memory_through_entrypoint(pg, tmp_path):
         "(g / 100.0)::numeric(12,2) AS amount FROM generate_series(0, 999999) g",
         user="shim_test",
     )
-    t = make_task(pg, "SELECT * FROM big WHERE id >= {{ .inputs.lo }}", {"lo": int})
-    s = stage_task(t, {"lo": 0}, str(tmp_path / "run"))
-    env = dict(
-        os.environ,
-        PYTHONPATH=str(Path(__file__).resolve().parents[3]),
-        **{SECRET_ENV: pg.password},
-    )
-    cmd = [sys.executable, "-m", "shim", "execute", "--no-supervise", *s.args]
-    proc, peak_mib = run_with_peak_rss(cmd, workdir=tmp_path, env=env, capture_output=True)
-    assert proc.returncode == 0, proc.stderr
-    assert read_error(s.outputs) is None, proc.stderr
-    lit = read_outputs(s.outputs).literals["results"].scalar.structured_dataset
-    table = DataFrame(lit.uri).to_arrow()
+    return "big"
+
+
+@pytest.mark.slow
+def test_million_rows_peak_memory_through_entrypoint(pg, big, tmp_path):
+    peak, df = _peak_through_entrypoint(pg, tmp_path, big, 1_000_000)
+    table = df.to_arrow()
     assert table.num_rows == 1_000_000
     assert table.column("id").to_pylist()[-1] == 999_999
-    print(f"peak RSS {peak_mib:.0f} MiB")
-    assert 20 < peak_mib < 200, f"peak RSS {peak_mib:.0f} MiB"
+    # one row group and a bit: the streaming machinery all set up
+    peak_20k, _ = _peak_through_entrypoint(pg, tmp_path, big, 20_000)
+    print(f"peak RSS {peak:.0f} MiB for 1M rows, {peak_20k:.0f} MiB for 20k rows")
+    assert 20 < peak < 200, f"peak RSS {peak:.0f} MiB"
+    assert peak - peak_20k < 16, f"memory grows with the rows: {peak_20k:.0f} -> {peak:.0f} MiB"
+
+
+@pytest.mark.slow
+def test_wide_rows_peak_memory_through_entrypoint(pg, big, tmp_path):
+    """Rows of 100 KB (200 MB in all) come a few at a time and in small row groups: 2000 rows
+    per fetch held ~200 MB of Python strings at once, the 64 MiB row groups as much again
+    (1.4 GiB of peak RSS for 500 MB)."""
+    pg.psql(
+        "DROP TABLE IF EXISTS wide; CREATE TABLE wide AS SELECT g::int8 AS id, "
+        "repeat(md5(g::text), 3125) AS doc FROM generate_series(1, 2000) g",
+        user="shim_test",
+    )
+    peak, df = _peak_through_entrypoint(pg, tmp_path, "wide", 2000)
+    table = df.to_arrow()
+    assert table.num_rows == 2000 and len(table.column("doc")[0].as_py()) == 100_000
+    peak_narrow, _ = _peak_through_entrypoint(pg, tmp_path, big, 20_000)
+    print(f"peak RSS {peak:.0f} MiB for 2000 rows of 100 KB, {peak_narrow:.0f} MiB for 20k small")
+    assert peak - peak_narrow < 128, f"{peak_narrow:.0f} -> {peak:.0f} MiB"

@@ -115,6 +115,11 @@ def test_postgres_syntax_is_code_not_a_parameter():
     "kwargs, needle",
     [
         ({"uri": "postgresql+psycopg://reader:s3cret@db/shop"}, "contains a password"),
+        ({"uri": "postgresql+psycopg://reader@db/shop?password=s3cret"}, "contains a password"),
+        (
+            {"uri": "postgresql+psycopg://reader@db/shop?sslmode=require&sslpassword=s3cret"},
+            "contains a sslpassword",
+        ),
         ({"uri": ""}, "non-empty string"),
         ({"uri": 42}, "non-empty string"),
         ({"uri": "db.example.com"}, "not a SQLAlchemy URL"),
