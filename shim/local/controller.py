@@ -13,7 +13,9 @@ Nested calls:
   process: in a container, a child runs in the parent's container, so on a Flyte 1 cluster a
   function task that calls others runs all of them in its own pod;
 - the child's run is staged under the parent's raw output prefix (``<raw>/children/<id>``),
-  so data it returns (files, dataframes) lives where the parent's outputs can point;
+  so data it returns (files, dataframes) lives where the parent's outputs can point; the
+  children do not prune that store (``SHIM_LOCAL_KEEP_RUNS`` counts top-level runs): it is
+  removed with the parent's run;
 - it is recorded as a span of kind ``"task"`` in the parent's ``trace.json``;
 - ``await child(...)`` / ``await child.aio(...)`` run concurrently under ``asyncio.gather``,
   at most :attr:`LocalController.max_concurrency` at a time per parent
@@ -87,7 +89,10 @@ class LocalController:
         options = {k: v for k, v in options.items() if v is not None}
         try:
             if trace.in_task():
+                # the children's store is the parent's: never pruned by them (the parent's
+                # outputs may point at their data; it goes when the parent's run does)
                 options.setdefault("store", children_store())
+                options["prune"] = False
                 with trace.span(task.name, "task", inputs) as span:
                     if span is not None:
                         span.extra["store"] = options["store"]

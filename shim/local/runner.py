@@ -56,6 +56,7 @@ def run_task(
     store: str | None = None,
     timeout: float | None = None,
     name: str | None = None,
+    prune: bool = True,
 ) -> Any:
     """Run ``task`` with ``inputs`` (bound to input names) and return its decoded outputs.
 
@@ -64,7 +65,9 @@ def run_task(
     ``store`` (:mod:`shim.local.runs`), named ``name`` or a generated name. A failed run raises
     :class:`~shim.errors.TaskFailedError` carrying the error document's code, kind, origin and
     message, and the run's ``run_name`` and ``run_dir``. Ctrl-C raises ``KeyboardInterrupt``
-    once the run is stopped and cleaned up.
+    once the run is stopped and cleaned up. ``prune=False`` leaves the store's older runs
+    alone (the controller's nested calls: their store belongs to the parent's run, whose
+    outputs may point at what the children returned).
 
     A task that is not run by ``shim execute`` (a connector task) says how it runs here with
     a ``drive_locally(inputs, stage=, run_name=, storage=, timeout=, runner=)`` method, which
@@ -77,12 +80,13 @@ def run_task(
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     drive = getattr(task, "drive_locally", None)
     resolved = CONNECTOR if drive is not None else resolve_runner(runner)
-    keep = keep_runs()
+    keep = keep_runs() if prune else 0
     storage = default_storage()
     runs = RunStore(store, storage=storage)
     run = runs.start(task=task.name, runner=resolved, name=name)
-    with contextlib.suppress(OSError):  # housekeeping never fails a run
-        runs.prune(keep)
+    if prune:
+        with contextlib.suppress(OSError):  # housekeeping never fails a run
+            runs.prune(keep)
     status, error = FAILED, None
     try:
         if drive is not None:  # bounded by ``timeout`` only when one is given

@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from shim import TaskEnvironment, current_context, trace
+from shim import File, TaskEnvironment, current_context, trace
 
 env = TaskEnvironment(name="fn", env_vars={"FN_ENV": "from-env"})
 
@@ -253,3 +253,18 @@ def asks_other_env(name: str) -> list[str]:
 async def traced_then_fails(x: int) -> int:
     square(x)
     raise RuntimeError("after the trace")
+
+
+# --- children whose data the parent returns ---------------------------------------------------
+
+
+@env.task
+def writes_file(i: int) -> File:
+    path = current_context().working_dir / f"child-{i}.txt"
+    path.write_text(f"child {i}")
+    return File(str(path))
+
+
+@env.task
+def collects_files(n: int) -> list[File]:
+    return [writes_file(i) for i in range(n)]

@@ -353,6 +353,16 @@ def test_children_are_staged_under_the_parents_raw_prefix(store):
     assert len(children) == 2
 
 
+def test_children_do_not_prune_the_store_the_parents_outputs_point_into(store, monkeypatch):
+    # more children than the runs a store keeps: each child's run must stay, since the
+    # parent returns the files they wrote (pruning removed the first ones mid-run)
+    monkeypatch.setenv("SHIM_LOCAL_KEEP_RUNS", "2")
+    files = shim.run_task(t.collects_files, {"n": 4}, store=store)
+    assert [Path(f.download()).read_text() for f in files] == [f"child {i}" for i in range(4)]
+    (parent,) = run_dirs(store)
+    assert len(list((parent.parent / "raw" / "children").glob("*/run.json"))) == 4
+
+
 def test_failing_child_caught_by_its_parent(store):
     assert shim.run_task(t.catches_child, {"message": "m"}, store=store) == (
         "caught ChildFailed USER:ChildFailed"
