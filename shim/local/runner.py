@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -296,8 +297,8 @@ def collect_outputs(task: TaskTemplate, stage: Stage, storage: Any, *, detail: s
     if is_local(stage.base):
         scratch = Path(local_path(stage.base)) / "scratch"
         scratch.mkdir(exist_ok=True)
-    else:
-        scratch = Path(tempfile.mkdtemp(prefix="shim-outputs-"))
+    else:  # made on first download only: most outputs never need one
+        scratch = Path(tempfile.gettempdir()) / f"shim-outputs-{secrets.token_hex(8)}"
     ctx = TransferContext(storage=storage, raw_output_prefix=stage.raw, scratch_dir=scratch)
     values = literal_map_to_python(lm, task.interface.outputs, ctx, what="output")
     return make_outputs(list(task.interface.outputs), values)
