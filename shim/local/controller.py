@@ -19,7 +19,9 @@ Nested calls:
 - it is recorded as a span of kind ``"task"`` in the parent's ``trace.json``;
 - ``await child(...)`` / ``await child.aio(...)`` run concurrently under ``asyncio.gather``,
   at most :attr:`LocalController.max_concurrency` at a time per parent
-  (``SHIM_MAX_CONCURRENCY``, default 8); the others wait their turn.
+  (``SHIM_MAX_CONCURRENCY``, default 8); the others wait their turn;
+- a child whose call is cancelled (Ctrl-C in the parent, ``asyncio.wait_for``'s timeout) is
+  stopped, not left running: its run ends as ``interrupted`` (:mod:`shim.runtime.interrupt`).
 
 A failed child raises :class:`~shim.errors.TaskFailedError` whose ``code`` names the original
 exception class (``USER:ValueError``). When that class is already imported in the caller's
@@ -72,8 +74,12 @@ class LocalController:
 
     async def submit(self, task: Any, inputs: dict[str, Any], **options: Any) -> Any:
         """As :meth:`submit_sync`, from async code: the run happens in a worker thread."""
+        from shim.runtime.interrupt import to_thread
+
         async with self._limit():
-            return await asyncio.to_thread(self._run, task, inputs, options)
+            # cancelled (Ctrl-C, a timeout, a failed sibling in gather): the child is stopped
+            # (KeyboardInterrupt in its run: recorded as interrupted), not left running
+            return await to_thread(self._run, task, inputs, options)
 
     def _limit(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()

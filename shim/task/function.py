@@ -344,10 +344,10 @@ class AsyncFunctionTaskTemplate(TaskTemplate):
             ctx.data.update(dict(data))
         if self.is_async:
             result = await self.func(**inputs)
-        else:
-            import asyncio
+        else:  # stopped with the task (Ctrl-C), not left running in its thread
+            from shim.runtime.interrupt import to_thread
 
-            result = await asyncio.to_thread(self.func, **inputs)
+            result = await to_thread(self.func, **inputs)
         replaced = await self.post(result)
         return result if replaced is None else replaced
 
