@@ -106,8 +106,12 @@ def show(value: Any, rows: int) -> str:
     from shim.local.outputs import Outputs
 
     if isinstance(value, Outputs):
-        return "\n".join(f"{k}: {show(v, rows)}" for k, v in Outputs.as_dict(value).items())
-    return repr(value)
+        named = Outputs.as_dict(value)
+    elif isinstance(value, tuple) and hasattr(value, "_fields"):  # a function's NamedTuple
+        named = value._asdict()
+    else:
+        return repr(value)
+    return "\n".join(f"{k}: {show(v, rows)}" for k, v in named.items())
 
 
 def failure_text(e: TaskFailedError, *, verbose: bool = False) -> str:

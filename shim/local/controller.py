@@ -109,8 +109,7 @@ class LocalController:
                 value = run_task(task, inputs, **options)
         except TaskFailedError as e:
             raise catchable(e) from None
-        convert = getattr(task, "native_outputs", None)
-        return convert(value) if convert is not None else value
+        return value
 
 
 def children_store() -> str:

@@ -62,10 +62,12 @@ def run_task(
     """Run ``task`` with ``inputs`` (bound to input names) and return its decoded outputs.
 
     One output -> its value; several -> :class:`~shim.local.outputs.Outputs` in declaration
-    order; none -> ``None``. The run gets a directory and a record in the runs store under
-    ``store`` (:mod:`shim.local.runs`), named ``name`` or a generated name. A failed run raises
-    :class:`~shim.errors.TaskFailedError` carrying the error document's code, kind, origin and
-    message, and the run's ``run_name`` and ``run_dir``. Ctrl-C raises ``KeyboardInterrupt``
+    order; none -> ``None``; a task with a ``native_outputs(value)`` method (a function task
+    declaring a NamedTuple) -> what that method makes of it. The run gets a directory and a
+    record in the runs store under ``store`` (:mod:`shim.local.runs`), named ``name`` or a
+    generated name. A failed run raises :class:`~shim.errors.TaskFailedError` carrying the
+    error document's code, kind, origin and message, and the run's ``run_name`` and
+    ``run_dir``. Ctrl-C raises ``KeyboardInterrupt``
     once the run is stopped and cleaned up. ``prune=False`` leaves the store's older runs
     alone (the controller's nested calls: their store belongs to the parent's run, whose
     outputs may point at what the children returned).
@@ -103,6 +105,9 @@ def run_task(
         else:
             timeout = _default_timeout() if timeout is None else timeout
             result = _run(task, inputs, run.stage, storage, resolved, timeout)
+        convert = getattr(task, "native_outputs", None)  # a function's own NamedTuple
+        if convert is not None:
+            result = convert(result)
         status = SUCCEEDED
         return result
     except TaskFailedError as e:

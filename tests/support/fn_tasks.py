@@ -342,3 +342,24 @@ async def times_out_child(marks: str) -> str:
     except TimeoutError:
         return "timed out"
     return "finished"
+
+
+# --- outputs as the function declares them -----------------------------------------------------
+
+
+class Total(NamedTuple):
+    total: int
+
+
+@env.task
+def single_field(values: list[int]) -> Total:
+    return Total(sum(values))
+
+
+@env.task
+async def checks_child_outputs(values: list[int]) -> list[str]:
+    """What nested calls return: the child's own NamedTuple, or shim.Outputs for a tuple."""
+    s = await stats.aio(values)
+    one = await single_field.aio(values)
+    both = await kinds.aio(Point(1, 1.0), Color.RED, [], {})
+    return [type(s).__name__, type(one).__name__, str(one.total), type(both).__name__]

@@ -142,6 +142,36 @@ def test_named_tuple_result(store):
     assert out == (6, "3 values") and out.total == 6
 
 
+def test_outputs_come_back_as_the_function_declares_them_everywhere(store):
+    """A NamedTuple (one of a single field too) comes back as that NamedTuple from the plain
+    call, shim.run, run_task and a nested call alike; tuple[A, B] as shim.Outputs (equal to
+    the tuple). shim.run_task gave Outputs and a one-field NamedTuple its bare value."""
+    ctx = shim.with_runcontext(store=store)
+    for call in (
+        lambda task, **kw: task(**kw),
+        ctx.run,
+        lambda task, **kw: shim.run_task(task, kw, store=store),
+    ):
+        assert type(call(t.stats, values=[1, 2])) is t.Stats
+        assert call(t.single_field, values=[1, 2]) == t.Total(3)
+        assert type(call(t.single_field, values=[1, 2])) is t.Total
+    both = ctx.run(t.kinds, p=t.Point(1, 1.0), c=t.Color.RED, names=[], m={})
+    assert type(both) is shim.Outputs and both == (t.Point(2, 2.0), t.Color.BLUE, 0)
+    assert ctx.run(t.checks_child_outputs, values=[1, 2]) == ["Stats", "Total", "3", "Outputs"]
+
+
+def test_shim_run_prints_a_named_tuple_by_field(store, monkeypatch):
+    from click.testing import CliRunner
+
+    from shim.commands import cli
+
+    monkeypatch.setenv("SHIM_LOCAL_STORE", store)
+    monkeypatch.chdir(REPO)
+    r = CliRunner().invoke(cli, ["run", "tests/support/fn_tasks.py:stats", "-i", "values=[1, 2]"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip() == "total: 3\nlabel: '2 values'"
+
+
 # --- bad input at definition time -------------------------------------------------------------
 
 
