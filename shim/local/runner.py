@@ -146,14 +146,15 @@ def _run(
 
     inputs = {**getattr(task.interface, "defaults", {}), **inputs}  # a function's defaults
     sctx = SerializationContext()
-    storage.put_bytes(stage.template, to_bytes(task, sctx))
+    # staged for a run that starts now, here: no fsync (a crash of this machine ends it too)
+    storage.put_bytes(stage.template, to_bytes(task, sctx), durable=False)
 
     with tempfile.TemporaryDirectory(prefix="shim-local-") as scratch:  # uploaded right away
         ctx = TransferContext(
             storage=storage, raw_output_prefix=stage.input_data, scratch_dir=Path(scratch)
         )
         literals = python_to_literal_map(inputs, task.interface.inputs, ctx, what="input")
-    storage.put_bytes(stage.inputs, idl.serialize(literals))
+    storage.put_bytes(stage.inputs, idl.serialize(literals), durable=False)
 
     args = render_args(task.container_args(sctx), stage.values())
     exec_args = _execute_flags(args)
