@@ -6,6 +6,7 @@ Parsed with argparse, not click, because this is the container's start-up path.
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -49,7 +50,10 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+@functools.cache
 def _parser() -> argparse.ArgumentParser:
+    """The parser of ``shim execute``'s flags, built once (in-process runs, nested calls
+    among them, parse their args on every run; parsing does not change the parser)."""
     p = _Parser(
         prog="shim execute",
         add_help=True,

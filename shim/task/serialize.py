@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import warnings
@@ -65,7 +66,10 @@ def _warn_not_carried(task: TaskTemplate) -> None:
         )
 
 
+@functools.cache
 def _shim_version() -> str:
+    """shimkit's installed version (read once: reading package metadata costs milliseconds,
+    and every local run, nested calls included, serializes a template)."""
     try:
         from importlib.metadata import version
 
