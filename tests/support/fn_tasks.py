@@ -363,3 +363,17 @@ async def checks_child_outputs(values: list[int]) -> list[str]:
     one = await single_field.aio(values)
     both = await kinds.aio(Point(1, 1.0), Color.RED, [], {})
     return [type(s).__name__, type(one).__name__, str(one.total), type(both).__name__]
+
+
+@env.task
+def writes_beside_its_source() -> str:
+    """What writing next to this module gives (the container runner mounts it read-only)."""
+    import errno
+
+    try:
+        with open(Path(__file__).with_name(".probe-write"), "x"):
+            pass
+    except OSError as e:
+        return errno.errorcode.get(e.errno or 0, str(e.errno))
+    Path(__file__).with_name(".probe-write").unlink()
+    return "written"
