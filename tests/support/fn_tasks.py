@@ -377,3 +377,25 @@ def writes_beside_its_source() -> str:
         return errno.errorcode.get(e.errno or 0, str(e.errno))
     Path(__file__).with_name(".probe-write").unlink()
     return "written"
+
+
+# --- inputs named like run options ------------------------------------------------------------
+
+
+@env.task
+def named_like_options(runner: str, store: str, name: str) -> str:
+    return f"{runner}|{store}|{name}"
+
+
+@env.task
+async def async_runner_input(runner: str) -> str:
+    return f"runner={runner}"
+
+
+@env.task
+async def calls_option_named_children(x: int) -> list[str]:
+    return [
+        await named_like_options.aio(runner="r", store="s", name="n"),
+        await async_runner_input.aio(runner="a"),
+        await async_runner_input(runner="b"),
+    ]

@@ -172,6 +172,26 @@ def test_shim_run_prints_a_named_tuple_by_field(store, monkeypatch):
     assert r.stdout.strip() == "total: 3\nlabel: '2 values'"
 
 
+def test_inputs_named_like_run_options(store):
+    """runner, store and name are inputs of these functions in every form of call."""
+    kw = {"runner": "container", "store": "s3://nowhere", "name": "../x"}
+    assert t.named_like_options(**kw) == "container|s3://nowhere|../x"  # the plain function
+    assert asyncio.run(t.async_runner_input.aio(runner="container")) == "runner=container"
+    assert asyncio.run(t.async_runner_input(runner="x")) == "runner=x"
+    assert shim.with_runcontext(store=store).run(t.named_like_options, **kw) == (
+        "container|s3://nowhere|../x"
+    )
+    sub = shim.with_runcontext(runner="subprocess", store=store, name="opts")
+    assert sub.run(t.named_like_options, "a", "b", "c") == "a|b|c"
+    assert sub.run(t.async_runner_input, runner="inprocess") == "runner=inprocess"
+    assert shim.run_task(t.calls_option_named_children, {"x": 1}, store=store) == [
+        "r|s|n",
+        "runner=a",
+        "runner=b",
+    ]
+    assert {p.parent.name for p in Path(store).glob("*/run.json")} >= {"opts"}
+
+
 # --- bad input at definition time -------------------------------------------------------------
 
 
