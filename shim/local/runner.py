@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ CONNECTOR = "connector"
 DEFAULT_TIMEOUT = 3600.0
 #: seconds a stopped subprocess or container gets to write its error document and exit
 STOP_GRACE = 10.0
+#: longest wait for a subprocess run without checking for an interruption
+WAIT_SLICE = 0.5
 #: in-process runs set the task's env_vars in os.environ, which is the whole process's
 _INPROCESS = threading.Lock()
 #: set while an in-process run holds :data:`_INPROCESS` (its nested runs share its environment)
@@ -236,7 +239,7 @@ def _run_subprocess(exec_args: list[str], env: dict[str, str], timeout: float) -
         start_new_session=True,
     )
     try:
-        _, stderr = proc.communicate(timeout=timeout)
+        stderr = _communicate(proc, timeout)
     except subprocess.TimeoutExpired:
         _stop_process(proc)
         raise LocalRunError(f"shim execute did not finish within {timeout:.0f}s") from None
@@ -245,6 +248,22 @@ def _run_subprocess(exec_args: list[str], env: dict[str, str], timeout: float) -
         raise
     _forward_timings(stderr)
     return f"exit status {proc.returncode}; stderr:\n{_tail(stderr)}"
+
+
+def _communicate(proc: subprocess.Popen, timeout: float) -> str:
+    """The child's stderr once it has ended; TimeoutExpired after ``timeout`` seconds.
+
+    Waits in slices of :data:`WAIT_SLICE`: a nested run in a worker thread is stopped by an
+    exception raised in that thread (:mod:`shim.runtime.interrupt`), which lands only between
+    blocking waits (retrying ``communicate`` loses no output)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return proc.communicate(timeout=max(0.0, min(WAIT_SLICE, left)))[1]
+        except subprocess.TimeoutExpired:
+            if left <= WAIT_SLICE:
+                raise
 
 
 def _stop_process(proc: subprocess.Popen, grace: float = STOP_GRACE) -> None:

@@ -144,3 +144,38 @@ def test_a_timed_out_child_is_stopped_not_left_running(store, tmp_path):
     )
     (kid,) = (store / "fn-timeout" / "raw" / "children").glob("*")
     assert record(kid)["status"] == "interrupted"
+
+
+@pytest.mark.parametrize("parent_runner", ["inprocess", "subprocess"])
+def test_ctrl_c_stops_children_that_run_as_subprocesses(
+    store, tmp_path, monkeypatch, parent_runner
+):
+    """Children run by SHIM_RUNNER=subprocess are stopped too (SIGTERM: they write their
+    error documents), whether the parent runs here or in a subprocess of its own; none is
+    left running. A parent in a subprocess used to be killed after its grace period while its
+    children, in sessions of their own, ran on."""
+    from tests.support import fn_tasks as fn
+
+    monkeypatch.setenv("SHIM_RUNNER", "subprocess")
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    thread = _interrupt_main_when_started(marks, 3)
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        shim.with_runcontext(name="fn-sub", runner=parent_runner).run(
+            fn.gathers_working, marks=str(marks), n=3
+        )
+    thread.join()
+    assert time.monotonic() - start < 60
+    deadline = time.monotonic() + 30  # a killed parent's children would run for 300 s
+    pids = [int(p.read_text()) for p in marks.iterdir()]
+    while not all(_gone(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert all(_gone(pid) for pid in pids)
+    run_dir = store / "fn-sub"
+    assert record(run_dir)["status"] == "interrupted"
+    kids = sorted((run_dir / "raw" / "children").glob("*"))
+    assert len(kids) == 3
+    for kid in kids:
+        assert record(kid)["runner"] == "subprocess"
+        assert record(kid)["status"] == "interrupted" and error_code(kid) == "SYSTEM:Terminated"
