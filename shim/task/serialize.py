@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import threading
 import warnings
 from typing import Any
@@ -182,6 +181,8 @@ def container_image(task: TaskTemplate, sctx: SerializationContext | None = None
 
 def _auto_cache_version(tt: Any) -> str:
     """A cache version derived from what determines the result: type, custom, interface."""
+    import hashlib  # only for cache="auto" (2 ms of every import of shim.task otherwise)
+
     h = hashlib.sha256()
     for part in (
         tt.type.encode(),
