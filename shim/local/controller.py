@@ -13,11 +13,15 @@ Nested calls:
   process: in a container, a child runs in the parent's container, so on a Flyte 1 cluster a
   function task that calls others runs all of them in its own pod;
 - the child's run is staged under the parent's raw output prefix (``<raw>/children/<id>``),
-  so data it returns (files, dataframes) lives where the parent's outputs can point;
+  so data it returns (files, dataframes) lives where the parent's outputs can point; the
+  children do not prune that store (``SHIM_LOCAL_KEEP_RUNS`` counts top-level runs): it is
+  removed with the parent's run;
 - it is recorded as a span of kind ``"task"`` in the parent's ``trace.json``;
 - ``await child(...)`` / ``await child.aio(...)`` run concurrently under ``asyncio.gather``,
   at most :attr:`LocalController.max_concurrency` at a time per parent
-  (``SHIM_MAX_CONCURRENCY``, default 8); the others wait their turn.
+  (``SHIM_MAX_CONCURRENCY``, default 8); the others wait their turn;
+- a child whose call is cancelled (Ctrl-C in the parent, ``asyncio.wait_for``'s timeout) is
+  stopped, not left running: its run ends as ``interrupted`` (:mod:`shim.runtime.interrupt`).
 
 A failed child raises :class:`~shim.errors.TaskFailedError` whose ``code`` names the original
 exception class (``USER:ValueError``). When that class is already imported in the caller's
@@ -70,8 +74,12 @@ class LocalController:
 
     async def submit(self, task: Any, inputs: dict[str, Any], **options: Any) -> Any:
         """As :meth:`submit_sync`, from async code: the run happens in a worker thread."""
+        from shim.runtime.interrupt import to_thread
+
         async with self._limit():
-            return await asyncio.to_thread(self._run, task, inputs, options)
+            # cancelled (Ctrl-C, a timeout, a failed sibling in gather): the child is stopped
+            # (KeyboardInterrupt in its run: recorded as interrupted), not left running
+            return await to_thread(self._run, task, inputs, options)
 
     def _limit(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -87,7 +95,10 @@ class LocalController:
         options = {k: v for k, v in options.items() if v is not None}
         try:
             if trace.in_task():
+                # the children's store is the parent's: never pruned by them (the parent's
+                # outputs may point at their data; it goes when the parent's run does)
                 options.setdefault("store", children_store())
+                options["prune"] = False
                 with trace.span(task.name, "task", inputs) as span:
                     if span is not None:
                         span.extra["store"] = options["store"]
@@ -98,8 +109,7 @@ class LocalController:
                 value = run_task(task, inputs, **options)
         except TaskFailedError as e:
             raise catchable(e) from None
-        convert = getattr(task, "native_outputs", None)
-        return convert(value) if convert is not None else value
+        return value
 
 
 def children_store() -> str:

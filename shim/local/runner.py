@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,8 @@ CONNECTOR = "connector"
 DEFAULT_TIMEOUT = 3600.0
 #: seconds a stopped subprocess or container gets to write its error document and exit
 STOP_GRACE = 10.0
+#: longest wait for a subprocess run without checking for an interruption
+WAIT_SLICE = 0.5
 #: in-process runs set the task's env_vars in os.environ, which is the whole process's
 _INPROCESS = threading.Lock()
 #: set while an in-process run holds :data:`_INPROCESS` (its nested runs share its environment)
@@ -56,15 +60,20 @@ def run_task(
     store: str | None = None,
     timeout: float | None = None,
     name: str | None = None,
+    prune: bool = True,
 ) -> Any:
     """Run ``task`` with ``inputs`` (bound to input names) and return its decoded outputs.
 
     One output -> its value; several -> :class:`~shim.local.outputs.Outputs` in declaration
-    order; none -> ``None``. The run gets a directory and a record in the runs store under
-    ``store`` (:mod:`shim.local.runs`), named ``name`` or a generated name. A failed run raises
-    :class:`~shim.errors.TaskFailedError` carrying the error document's code, kind, origin and
-    message, and the run's ``run_name`` and ``run_dir``. Ctrl-C raises ``KeyboardInterrupt``
-    once the run is stopped and cleaned up.
+    order; none -> ``None``; a task with a ``native_outputs(value)`` method (a function task
+    declaring a NamedTuple) -> what that method makes of it. The run gets a directory and a
+    record in the runs store under ``store`` (:mod:`shim.local.runs`), named ``name`` or a
+    generated name. A failed run raises :class:`~shim.errors.TaskFailedError` carrying the
+    error document's code, kind, origin and message, and the run's ``run_name`` and
+    ``run_dir``. Ctrl-C raises ``KeyboardInterrupt``
+    once the run is stopped and cleaned up. ``prune=False`` leaves the store's older runs
+    alone (the controller's nested calls: their store belongs to the parent's run, whose
+    outputs may point at what the children returned).
 
     A task that is not run by ``shim execute`` (a connector task) says how it runs here with
     a ``drive_locally(inputs, stage=, run_name=, storage=, timeout=, runner=)`` method, which
@@ -77,12 +86,13 @@ def run_task(
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     drive = getattr(task, "drive_locally", None)
     resolved = CONNECTOR if drive is not None else resolve_runner(runner)
-    keep = keep_runs()
+    keep = keep_runs() if prune else 0
     storage = default_storage()
     runs = RunStore(store, storage=storage)
     run = runs.start(task=task.name, runner=resolved, name=name)
-    with contextlib.suppress(OSError):  # housekeeping never fails a run
-        runs.prune(keep)
+    if prune:
+        with contextlib.suppress(OSError):  # housekeeping never fails a run
+            runs.prune(keep)
     status, error = FAILED, None
     try:
         if drive is not None:  # bounded by ``timeout`` only when one is given
@@ -98,6 +108,9 @@ def run_task(
         else:
             timeout = _default_timeout() if timeout is None else timeout
             result = _run(task, inputs, run.stage, storage, resolved, timeout)
+        convert = getattr(task, "native_outputs", None)  # a function's own NamedTuple
+        if convert is not None:
+            result = convert(result)
         status = SUCCEEDED
         return result
     except TaskFailedError as e:
@@ -138,14 +151,15 @@ def _run(
 
     inputs = {**getattr(task.interface, "defaults", {}), **inputs}  # a function's defaults
     sctx = SerializationContext()
-    storage.put_bytes(stage.template, to_bytes(task, sctx))
+    # staged for a run that starts now, here: no fsync (a crash of this machine ends it too)
+    storage.put_bytes(stage.template, to_bytes(task, sctx), durable=False)
 
     with tempfile.TemporaryDirectory(prefix="shim-local-") as scratch:  # uploaded right away
         ctx = TransferContext(
             storage=storage, raw_output_prefix=stage.input_data, scratch_dir=Path(scratch)
         )
         literals = python_to_literal_map(inputs, task.interface.inputs, ctx, what="input")
-    storage.put_bytes(stage.inputs, idl.serialize(literals))
+    storage.put_bytes(stage.inputs, idl.serialize(literals), durable=False)
 
     args = render_args(task.container_args(sctx), stage.values())
     exec_args = _execute_flags(args)
@@ -227,7 +241,7 @@ def _run_subprocess(exec_args: list[str], env: dict[str, str], timeout: float) -
         start_new_session=True,
     )
     try:
-        _, stderr = proc.communicate(timeout=timeout)
+        stderr = _communicate(proc, timeout)
     except subprocess.TimeoutExpired:
         _stop_process(proc)
         raise LocalRunError(f"shim execute did not finish within {timeout:.0f}s") from None
@@ -236,6 +250,22 @@ def _run_subprocess(exec_args: list[str], env: dict[str, str], timeout: float) -
         raise
     _forward_timings(stderr)
     return f"exit status {proc.returncode}; stderr:\n{_tail(stderr)}"
+
+
+def _communicate(proc: subprocess.Popen, timeout: float) -> str:
+    """The child's stderr once it has ended; TimeoutExpired after ``timeout`` seconds.
+
+    Waits in slices of :data:`WAIT_SLICE`: a nested run in a worker thread is stopped by an
+    exception raised in that thread (:mod:`shim.runtime.interrupt`), which lands only between
+    blocking waits (retrying ``communicate`` loses no output)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            return proc.communicate(timeout=max(0.0, min(WAIT_SLICE, left)))[1]
+        except subprocess.TimeoutExpired:
+            if left <= WAIT_SLICE:
+                raise
 
 
 def _stop_process(proc: subprocess.Popen, grace: float = STOP_GRACE) -> None:
@@ -294,8 +324,8 @@ def collect_outputs(task: TaskTemplate, stage: Stage, storage: Any, *, detail: s
     if is_local(stage.base):
         scratch = Path(local_path(stage.base)) / "scratch"
         scratch.mkdir(exist_ok=True)
-    else:
-        scratch = Path(tempfile.mkdtemp(prefix="shim-outputs-"))
+    else:  # made on first download only: most outputs never need one
+        scratch = Path(tempfile.gettempdir()) / f"shim-outputs-{secrets.token_hex(8)}"
     ctx = TransferContext(storage=storage, raw_output_prefix=stage.raw, scratch_dir=scratch)
     values = literal_map_to_python(lm, task.interface.outputs, ctx, what="output")
     return make_outputs(list(task.interface.outputs), values)

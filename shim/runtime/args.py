@@ -6,6 +6,7 @@ Parsed with argparse, not click, because this is the container's start-up path.
 from __future__ import annotations
 
 import argparse
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -62,7 +63,10 @@ FLYTE_FAIL_ON_ERROR is true), 2 for a wrong command line, 1 when no document cou
 written."""
 
 
+@functools.cache
 def _parser() -> argparse.ArgumentParser:
+    """The parser of ``shim execute``'s flags, built once (in-process runs, nested calls
+    among them, parse their args on every run; parsing does not change the parser)."""
     p = _Parser(
         prog="shim execute",
         usage="shim execute [options] -- TEMPLATE RESOLVER-ARGS...",

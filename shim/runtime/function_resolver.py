@@ -236,7 +236,9 @@ def run_coroutine(coro: Any) -> Any:
 
     The loop's default executor (where sync bodies and nested calls run) has up to
     :data:`LOOP_WORKERS` threads. When this thread already runs a loop (an in-process run
-    started from async code), the coroutine runs in a new thread instead.
+    started from async code), the coroutine runs in a new thread instead. The loop can be
+    stopped from another thread (:func:`shim.runtime.interrupt.interrupt`: a cancelled
+    nested call), which ends in ``KeyboardInterrupt``.
     """
     if not _loop_running():
         return _run(coro)
@@ -251,7 +253,15 @@ def run_coroutine(coro: Any) -> Any:
 
     thread = threading.Thread(target=target, name="shim-task-loop")
     thread.start()
-    thread.join()
+    try:
+        thread.join()
+    except BaseException:  # Ctrl-C: stop the task's loop too, and let it clean up
+        from shim.runtime.interrupt import interrupt
+
+        if thread.ident is not None:
+            interrupt(thread.ident)
+        thread.join()
+        raise
     if "error" in box:
         raise box["error"]
     return box["value"]
@@ -268,13 +278,6 @@ def _loop_running() -> bool:
 
 
 def _run(coro: Any) -> Any:
-    import asyncio
-    import concurrent.futures
+    from shim.runtime.interrupt import run_loop
 
-    with asyncio.Runner() as runner:
-        runner.get_loop().set_default_executor(
-            concurrent.futures.ThreadPoolExecutor(
-                max_workers=LOOP_WORKERS, thread_name_prefix="shim-task"
-            )
-        )
-        return runner.run(coro)
+    return run_loop(coro, workers=LOOP_WORKERS)

@@ -119,13 +119,18 @@ class Storage:
                 return f.read()
         return self._remote("get_bytes", url, lambda fs, p: fs.cat_file(p))
 
-    def put_bytes(self, url: str, data: bytes) -> None:
-        """Create or replace the object at ``url`` (atomically for local paths)."""
+    def put_bytes(self, url: str, data: bytes, *, durable: bool = True) -> None:
+        """Create or replace the object at ``url`` (atomically for local paths).
+
+        ``durable=False`` skips the fsyncs of a local write (still atomic): for files read
+        right away on this machine and worthless after a crash of it (a local run's staged
+        template and inputs), where two fsyncs would cost more than the rest of the write.
+        """
         url = os.fspath(url)
         data = bytes(data)
         if is_local(url):
             with _LocalErrors("put_bytes", url):
-                _local.atomic_write(local_path(url), lambda f: f.write(data))
+                _local.atomic_write(local_path(url), lambda f: f.write(data), fsync=durable)
             return
         self._remote("put_bytes", url, lambda fs, p: fs.pipe_file(p, data))
 

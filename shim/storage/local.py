@@ -87,9 +87,10 @@ def atomic_path(path: str, *, fsync: bool = True) -> Iterator[str]:
         _fsync_dir(d)
 
 
-def atomic_write(path: str, writer: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: str, writer: Callable[[BinaryIO], None], *, fsync: bool = True) -> None:
     """Create or replace ``path`` with what ``writer`` writes into a binary file object, so
-    that readers see either the old content or the complete new one, never a partial file."""
+    that readers see either the old content or the complete new one, never a partial file;
+    durably (file and directory fsynced) unless ``fsync`` is False."""
     path = os.path.abspath(path)
     d = os.path.dirname(path)
     os.makedirs(d, exist_ok=True)
@@ -99,14 +100,16 @@ def atomic_write(path: str, writer: Callable[[BinaryIO], None]) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             writer(f)
-            f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(d)
+    if fsync:
+        _fsync_dir(d)
 
 
 def copy_file(src: str, dst: str) -> None:

@@ -8,8 +8,8 @@ code, for local runs) and runs the task there: ``pre`` -> the function -> ``post
 Calling the task:
 
 - outside a running task, ``task(...)`` is ``task.forward(...)``: the plain function (an async
-  task gives a coroutine). Run it through the same path as a cluster with ``shim.run_task``
-  (or ``shim run file.py:task``);
+  task gives a coroutine). Run it through the same path as a cluster with ``shim.run(task,
+  ...)`` / ``shim.with_runcontext(...).run(task, ...)`` (or ``shim run file.py:task``);
 - inside a running task, ``task(...)`` goes to the controller (:mod:`shim.runtime.controller`),
   which runs the child through the same path as any task and returns its decoded outputs.
   A sync task called in a blocking way from async code raises
@@ -344,10 +344,10 @@ class AsyncFunctionTaskTemplate(TaskTemplate):
             ctx.data.update(dict(data))
         if self.is_async:
             result = await self.func(**inputs)
-        else:
-            import asyncio
+        else:  # stopped with the task (Ctrl-C), not left running in its thread
+            from shim.runtime.interrupt import to_thread
 
-            result = await asyncio.to_thread(self.func, **inputs)
+            result = await to_thread(self.func, **inputs)
         replaced = await self.post(result)
         return result if replaced is None else replaced
 
@@ -384,10 +384,15 @@ class AsyncFunctionTaskTemplate(TaskTemplate):
         return dict(zip(names, result, strict=True))
 
     def native_outputs(self, value: Any) -> Any:
-        """Decoded outputs as the function declared them (its NamedTuple class, a tuple)."""
-        if self._returns_named_tuple() and hasattr(value, "_asdict"):
-            ret = self._return_annotation()
+        """Decoded outputs as the function declared them: its NamedTuple class (one of a
+        single field too); else as decoded (one value, or :class:`shim.Outputs`)."""
+        if not self._returns_named_tuple():
+            return value
+        ret = self._return_annotation()
+        if isinstance(value, tuple) and hasattr(value, "_asdict"):
             return ret(**value._asdict())
+        if len(ret._fields) == 1:
+            return ret(value)
         return value
 
     def _return_annotation(self) -> Any:

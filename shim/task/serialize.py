@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import threading
 import warnings
 from typing import Any
@@ -65,7 +65,10 @@ def _warn_not_carried(task: TaskTemplate) -> None:
         )
 
 
+@functools.cache
 def _shim_version() -> str:
+    """shimkit's installed version (read once: reading package metadata costs milliseconds,
+    and every local run, nested calls included, serializes a template)."""
     try:
         from importlib.metadata import version
 
@@ -178,6 +181,8 @@ def container_image(task: TaskTemplate, sctx: SerializationContext | None = None
 
 def _auto_cache_version(tt: Any) -> str:
     """A cache version derived from what determines the result: type, custom, interface."""
+    import hashlib  # only for cache="auto" (2 ms of every import of shim.task otherwise)
+
     h = hashlib.sha256()
     for part in (
         tt.type.encode(),

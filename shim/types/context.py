@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +13,10 @@ from shim.errors import ShimError
 
 if TYPE_CHECKING:
     from shim.storage import Storage, Transfer
+
+
+def _random_hex() -> str:
+    return os.urandom(16).hex()
 
 
 def _scratch() -> Path:
@@ -51,16 +54,17 @@ class TransferContext:
         self.scratch_dir = Path(self.scratch_dir)
 
     def new_raw_location(self) -> str:
-        """A fresh location under the raw output prefix: ``<raw>/<uuid4 hex>``."""
+        """A fresh location under the raw output prefix: ``<raw>/<32 random hex digits>``
+        (like a uuid4's hex; ``os.urandom`` spares start-up the uuid module)."""
         if not self.raw_output_prefix:
             raise ShimError("no raw output prefix is set: cannot offload data")
         from shim.storage import join
 
-        return join(self.raw_output_prefix, uuid.uuid4().hex)
+        return join(self.raw_output_prefix, _random_hex())
 
     def new_scratch_dir(self) -> Path:
         """A fresh, empty directory inside ``scratch_dir``."""
-        path = self.scratch_dir / uuid.uuid4().hex
+        path = self.scratch_dir / _random_hex()
         path.mkdir(parents=True)
         return path
 

@@ -21,8 +21,6 @@ import typing
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import msgpack
-
 from shim import idl
 from shim.errors import TypeMismatchError
 from shim.types import primitives as prim
@@ -74,6 +72,8 @@ def _struct_type(metadata: dict | None = None) -> idl.LiteralType:
 
 
 def _binary(doc: Any) -> idl.Literal:
+    import msgpack  # only for a dict or dataclass value (3 ms of start-up otherwise)
+
     data = msgpack.packb(doc, use_bin_type=True)
     return idl.Literal(scalar=idl.Scalar(binary=idl.Binary(value=data, tag=MSGPACK)))
 
@@ -87,6 +87,8 @@ def _document(lit: idl.Literal, py_type: Any, name: str) -> Any:
                 raise literal_mismatch(
                     name, py_type, lit, f"binary tag {lit.scalar.binary.tag!r} is not msgpack"
                 )
+            import msgpack
+
             try:
                 return msgpack.unpackb(lit.scalar.binary.value, raw=False, strict_map_key=False)
             except Exception as exc:

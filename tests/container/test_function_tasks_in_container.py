@@ -45,3 +45,12 @@ def test_errors_and_traces_from_the_container(base_image, store):
     shim.run_task(t.traced, {"x": 2}, runner="container", store=store)
     (doc,) = [json.loads(p.read_text()) for p in Path(store).glob("*/outputs/trace.json")]
     assert doc["task"] == "fn.traced" and len(doc["spans"]) >= 6
+
+
+def test_the_local_source_is_mounted_read_only(base_image, store):
+    """The module's source root is mounted at the same path, read-only: the task imports its
+    unreleased code and cannot change it."""
+    assert (
+        shim.with_runcontext(runner="container", store=store).run(t.writes_beside_its_source)
+        == "EROFS"
+    )

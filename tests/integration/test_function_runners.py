@@ -114,6 +114,37 @@ def test_shim_execute_runs_a_staged_function_task(tmp_path):
     assert read_outputs(staged.outputs).literals["o0"].scalar.primitive.integer == 7
 
 
+#: what a plain sync function task's `shim execute` must not import (start-up is a feature:
+#: bench/functions.py holds it to 0.15x flytekit's @task); each is needed on another path only
+NOT_ON_THE_LEAN_PATH = (
+    "asyncio",  # async bodies, plugins' pre/post, nested gather
+    "msgpack",  # dict and dataclass values
+    "hashlib",  # cache="auto" versions
+    "socket",  # the error document's worker name
+    "uuid",  # distributed error file names
+    "pyarrow",
+    "pandas",
+    "s3fs",
+)
+
+
+def test_a_plain_function_task_starts_lean(tmp_path):
+    from tests.support import fn_noop
+    from tests.support.execute import read_outputs, shim_execute, stage_task
+
+    staged = stage_task(fn_noop.noop, {"x": 4}, str(tmp_path))
+    proc = shim_execute(["--no-supervise", *staged.args], env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert read_outputs(staged.outputs).literals["o0"].scalar.primitive.integer == 4
+    imported = {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "shim" in imported  # the report is there
+    assert sorted(imported & set(NOT_ON_THE_LEAN_PATH)) == []
+
+
 def test_module_missing_in_the_image_is_a_clear_user_error(tmp_path):
     from tests.support.execute import read_error, stage_task
 

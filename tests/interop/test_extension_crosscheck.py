@@ -143,7 +143,7 @@ def outcomes(flyte_python: Path, tmp_path_factory: pytest.TempPathFactory) -> di
 
 def test_both_sdks_ran_every_case(outcomes):
     assert set(outcomes["flyte"]) == set(outcomes["shim"])
-    assert len(outcomes["shim"]) >= 55
+    assert len(outcomes["shim"]) >= 62
     assert set(FIXES) <= set(outcomes["shim"])
     assert not [k for k in outcomes["shim"] if k.startswith("fix_") and k not in FIXES]
 

@@ -6,10 +6,13 @@ import asyncio
 import enum
 import os
 import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
-from shim import TaskEnvironment, current_context, trace
+from shim import File, TaskEnvironment, TaskPluginRegistry, current_context, trace
+from shim.extend import AsyncFunctionTaskTemplate
 
 env = TaskEnvironment(name="fn", env_vars={"FN_ENV": "from-env"})
 
@@ -268,3 +271,146 @@ def asks_other_env(name: str) -> list[str]:
 async def traced_then_fails(x: int) -> int:
     square(x)
     raise RuntimeError("after the trace")
+
+
+# --- children whose data the parent returns ---------------------------------------------------
+
+
+@env.task
+def writes_file(i: int) -> File:
+    path = current_context().working_dir / f"child-{i}.txt"
+    path.write_text(f"child {i}")
+    return File(str(path))
+
+
+@env.task
+def collects_files(n: int) -> list[File]:
+    return [writes_file(i) for i in range(n)]
+
+
+# --- Ctrl-C while children run (tests/unit/test_local_interrupt.py) ----------------------------
+
+
+def _started(marks: str, i: int) -> None:
+    Path(marks, str(i)).write_text(str(os.getpid()))
+
+
+@env.task
+async def waits(marks: str, i: int) -> int:
+    _started(marks, i)
+    await asyncio.sleep(300)
+    return i
+
+
+@env.task
+def works(marks: str, i: int) -> int:
+    _started(marks, i)
+    end = time.monotonic() + 300
+    while time.monotonic() < end:  # Python code between short blocking calls
+        time.sleep(0.02)
+    return i
+
+
+@env.task
+async def gathers_waiting(marks: str, n: int) -> list[int]:
+    return list(await asyncio.gather(*(waits(marks, i) for i in range(n))))
+
+
+@env.task
+async def gathers_working(marks: str, n: int) -> list[int]:
+    return list(await asyncio.gather(*(works.aio(marks, i) for i in range(n))))
+
+
+@env.task
+def works_alone(marks: str, i: int) -> int:
+    return works.forward(marks, i)
+
+
+@dataclass(frozen=True)
+class Noted:
+    note: str
+
+
+@dataclass(eq=False, kw_only=True)
+class NotedTask(AsyncFunctionTaskTemplate):
+    """A plugin with a ``pre``: its sync bodies run in a worker thread of an event loop."""
+
+    plugin_config: Noted
+
+    async def pre(self, **inputs: object) -> dict:
+        return {"note": self.plugin_config.note}
+
+
+TaskPluginRegistry.register(Noted, NotedTask)
+noted = TaskEnvironment(name="fn-noted", plugin_config=Noted("n"))
+
+
+@noted.task
+def works_after_pre(marks: str, i: int) -> int:
+    return works.forward(marks, i)
+
+
+@env.task
+async def times_out_child(marks: str) -> str:
+    try:
+        await asyncio.wait_for(works.aio(marks, 0), timeout=0.5)
+    except TimeoutError:
+        return "timed out"
+    return "finished"
+
+
+# --- outputs as the function declares them -----------------------------------------------------
+
+
+class Total(NamedTuple):
+    total: int
+
+
+@env.task
+def single_field(values: list[int]) -> Total:
+    return Total(sum(values))
+
+
+@env.task
+async def checks_child_outputs(values: list[int]) -> list[str]:
+    """What nested calls return: the child's own NamedTuple, or shim.Outputs for a tuple."""
+    s = await stats.aio(values)
+    one = await single_field.aio(values)
+    both = await kinds.aio(Point(1, 1.0), Color.RED, [], {})
+    return [type(s).__name__, type(one).__name__, str(one.total), type(both).__name__]
+
+
+@env.task
+def writes_beside_its_source() -> str:
+    """What writing next to this module gives (the container runner mounts it read-only)."""
+    import errno
+
+    try:
+        with open(Path(__file__).with_name(".probe-write"), "x"):
+            pass
+    except OSError as e:
+        return errno.errorcode.get(e.errno or 0, str(e.errno))
+    Path(__file__).with_name(".probe-write").unlink()
+    return "written"
+
+
+# --- inputs named like run options ------------------------------------------------------------
+
+
+@env.task
+def named_like_options(runner: str, store: str, name: str) -> str:
+    return f"{runner}|{store}|{name}"
+
+
+@env.task
+async def async_runner_input(runner: str) -> str:
+    return f"runner={runner}"
+
+
+@env.task
+async def calls_option_named_children(x: int) -> list[str]:
+    return [
+        await named_like_options.aio(runner="r", store="s", name="n"),
+        await async_runner_input.aio(runner="a"),
+        await async_runner_input(runner="b"),
+    ]

@@ -68,3 +68,20 @@ def test_flytekit_only_flags_are_accepted():
 def test_unknown_flag_is_usage_error():
     with pytest.raises(UsageError, match="--bogus"):
         parse_execute_args(["--bogus", "1"])
+
+
+def test_parses_are_independent_of_each_other():
+    """The parser is built once and shared (in-process runs parse on every run, gathered
+    children in several threads at once): no value carries over from one parse to the next."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    first = parse_execute_args(["--inputs", "s3://b/in.pb", "--output-prefix", "s3://b/out"])
+    second = parse_execute_args(["--output-prefix", "s3://b/other"])
+    assert first.inputs == "s3://b/in.pb" and second.inputs is None
+    assert second.output_prefix == "s3://b/other"
+
+    def parse(i: int) -> str | None:
+        return parse_execute_args(["--output-prefix", f"s3://b/{i}"]).output_prefix
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(parse, range(200))) == [f"s3://b/{i}" for i in range(200)]

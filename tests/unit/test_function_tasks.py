@@ -142,6 +142,56 @@ def test_named_tuple_result(store):
     assert out == (6, "3 values") and out.total == 6
 
 
+def test_outputs_come_back_as_the_function_declares_them_everywhere(store):
+    """A NamedTuple (one of a single field too) comes back as that NamedTuple from the plain
+    call, shim.run, run_task and a nested call alike; tuple[A, B] as shim.Outputs (equal to
+    the tuple). shim.run_task gave Outputs and a one-field NamedTuple its bare value."""
+    ctx = shim.with_runcontext(store=store)
+    for call in (
+        lambda task, **kw: task(**kw),
+        ctx.run,
+        lambda task, **kw: shim.run_task(task, kw, store=store),
+    ):
+        assert type(call(t.stats, values=[1, 2])) is t.Stats
+        assert call(t.single_field, values=[1, 2]) == t.Total(3)
+        assert type(call(t.single_field, values=[1, 2])) is t.Total
+    both = ctx.run(t.kinds, p=t.Point(1, 1.0), c=t.Color.RED, names=[], m={})
+    assert type(both) is shim.Outputs and both == (t.Point(2, 2.0), t.Color.BLUE, 0)
+    assert ctx.run(t.checks_child_outputs, values=[1, 2]) == ["Stats", "Total", "3", "Outputs"]
+
+
+def test_shim_run_prints_a_named_tuple_by_field(store, monkeypatch):
+    from click.testing import CliRunner
+
+    from shim.commands import cli
+
+    monkeypatch.setenv("SHIM_LOCAL_STORE", store)
+    monkeypatch.chdir(REPO)
+    r = CliRunner().invoke(cli, ["run", "tests/support/fn_tasks.py:stats", "-i", "values=[1, 2]"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip() == "total: 3\nlabel: '2 values'"
+
+
+def test_inputs_named_like_run_options(store):
+    """runner, store and name are inputs of these functions in every form of call."""
+    kw = {"runner": "container", "store": "s3://nowhere", "name": "../x"}
+    assert t.named_like_options(**kw) == "container|s3://nowhere|../x"  # the plain function
+    assert asyncio.run(t.async_runner_input.aio(runner="container")) == "runner=container"
+    assert asyncio.run(t.async_runner_input(runner="x")) == "runner=x"
+    assert shim.with_runcontext(store=store).run(t.named_like_options, **kw) == (
+        "container|s3://nowhere|../x"
+    )
+    sub = shim.with_runcontext(runner="subprocess", store=store, name="opts")
+    assert sub.run(t.named_like_options, "a", "b", "c") == "a|b|c"
+    assert sub.run(t.async_runner_input, runner="inprocess") == "runner=inprocess"
+    assert shim.run_task(t.calls_option_named_children, {"x": 1}, store=store) == [
+        "r|s|n",
+        "runner=a",
+        "runner=b",
+    ]
+    assert {p.parent.name for p in Path(store).glob("*/run.json")} >= {"opts"}
+
+
 # --- bad input at definition time -------------------------------------------------------------
 
 
@@ -351,6 +401,16 @@ def test_children_are_staged_under_the_parents_raw_prefix(store):
     (parent,) = run_dirs(store)
     children = list((parent.parent / "raw" / "children").glob("*/outputs/outputs.pb"))
     assert len(children) == 2
+
+
+def test_children_do_not_prune_the_store_the_parents_outputs_point_into(store, monkeypatch):
+    # more children than the runs a store keeps: each child's run must stay, since the
+    # parent returns the files they wrote (pruning removed the first ones mid-run)
+    monkeypatch.setenv("SHIM_LOCAL_KEEP_RUNS", "2")
+    files = shim.run_task(t.collects_files, {"n": 4}, store=store)
+    assert [Path(f.download()).read_text() for f in files] == [f"child {i}" for i in range(4)]
+    (parent,) = run_dirs(store)
+    assert len(list((parent.parent / "raw" / "children").glob("*/run.json"))) == 4
 
 
 def test_failing_child_caught_by_its_parent(store):

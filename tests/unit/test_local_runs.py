@@ -152,6 +152,26 @@ def test_local_runs_leave_no_temporary_directories(tmp_path, monkeypatch):
     assert list(temp.iterdir()) == []
 
 
+def test_runs_in_a_remote_store_leave_no_temporary_directories(tmp_path, monkeypatch):
+    """Outputs read from a remote store get a scratch directory only when one is downloaded
+    (each run, nested children included, left an empty one behind)."""
+    import tempfile
+    from pathlib import Path
+
+    import shim
+    from tests.support import fn_tasks as fn
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    remote = shim.with_runcontext(store=f"memory://leak-{tmp_path.name}")
+    assert remote.run(fn.fan_out, n=3) == [0, 2, 4]
+    assert remote.run(three_outputs_task()) == (1, 2.5, "third")
+    assert [p.name for p in temp.iterdir()] == []
+    (f,) = remote.run(fn.collects_files, n=1)
+    assert Path(f.download()).read_text() == "child 0"  # downloaded on first use
+
+
 def test_in_process_failure_is_reported_once_as_the_exception(capfd):
     """The runtime's own report (traceback, phase line) is not printed by an in-process run:
     the TaskFailedError carries it, once."""

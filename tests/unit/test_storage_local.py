@@ -560,3 +560,26 @@ def test_non_transient_failures_are_not_retried(exc: BaseException, expected: ty
     assert isinstance(ei.value, ShimError)
     if expected is StorageError:
         assert not ei.value.recoverable
+
+
+def test_only_durable_local_writes_are_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A local run stages its template and inputs without fsync (read right away, here; two
+    fsyncs each were most of a nested call's cost on a busy disk); its outputs stay durable."""
+    import shim
+    import shim.storage.local as local_mod
+    from shim.storage import default_storage
+    from tests.support import fn_tasks as fn
+
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(local_mod.os, "fsync", lambda fd: synced.append(fd) or real(fd))
+    target = tmp_path / "x" / "quick.bin"
+    default_storage().put_bytes(str(target), b"abc", durable=False)
+    assert target.read_bytes() == b"abc" and synced == []
+    assert [p.name for p in target.parent.iterdir()] == ["quick.bin"]  # no temporary left
+    default_storage().put_bytes(str(target), b"abcd")
+    assert target.read_bytes() == b"abcd" and len(synced) == 2  # the file and its directory
+
+    synced.clear()
+    assert shim.with_runcontext(store=str(tmp_path / "runs")).run(fn.add, a=1, b=2) == 3
+    assert len(synced) == 2  # outputs.pb and its directory; not task.pb, not inputs.pb

@@ -56,7 +56,7 @@ else:
 
     def run(task, **inputs):
         try:
-            return shim.run_task(task, inputs)
+            return shim.run(task, **inputs)
         except shim.TaskFailedError as e:
             return {"failed": e.code.split(":", 1)[-1]}
 
@@ -158,6 +158,25 @@ class NotATask:
 TaskPluginRegistry.register(EchoConfig, EchoTask)
 TaskPluginRegistry.register(AddConfig, AddTask)
 TaskPluginRegistry.register(BaseConfig, BaseTask)
+
+
+@dataclass
+class ArgsConfig:
+    pass
+
+
+@dataclass(kw_only=True)
+class ArgsTask(AsyncFunctionTaskTemplate):
+    """pre reports how it was called: positional arguments and keyword names."""
+
+    task_type: str = "args"
+    plugin_config: ArgsConfig
+
+    async def pre(self, *args, **kwargs):
+        return {"seen": f"{len(args)} positional, keywords {sorted(kwargs)}"}
+
+
+TaskPluginRegistry.register(ArgsConfig, ArgsTask)
 
 # --- tasks -------------------------------------------------------------------------------
 
@@ -322,6 +341,35 @@ async def sync_trace_in_async(x: int) -> int:
     return t_square(x)
 
 
+@trace
+async def t_outer(x: int) -> int:
+    return await t_asquare(x) + 1  # a trace inside a trace
+
+
+@env.task
+async def trace_nested(x: int) -> int:
+    return await t_outer(x)
+
+
+@trace
+def t_outer_gen(n: int):
+    for i in t_gen(n):  # a traced generator inside a traced generator
+        yield i * 10
+
+
+@env.task
+def trace_nested_gen(n: int) -> list[int]:
+    return list(t_outer_gen(n))
+
+
+args_env = TaskEnvironment(name="args", plugin_config=ArgsConfig())
+
+
+@args_env.task
+def pre_seen(x: int, y: str = "d") -> str:
+    return ctx_data()["seen"]
+
+
 # --- plain functions the cases turn into tasks (module level: importable by path) ---------
 
 
@@ -348,6 +396,10 @@ def two_outputs(a: int, b: str = "x") -> tuple[int, str]:
 
 def named_outputs(a: int) -> Pair:
     return Pair(a, "x")
+
+
+two_task = env.task(two_outputs)
+named_task = env.task(named_outputs)
 
 
 # --- cases -------------------------------------------------------------------------------
@@ -634,6 +686,16 @@ def nested_error_class_catchable():
 
 
 @case
+def run_several_outputs():
+    return [run(two_task, a=3), run(named_task, a=4)]
+
+
+@case
+def pre_gets_keyword_arguments():
+    return [run(pre_seen, x=1), run(pre_seen, x=1, y="e")]
+
+
+@case
 def blocking_sync_call_from_async():
     return run(blocking_sync_call, x=1)
 
@@ -752,6 +814,11 @@ def trace_calling_task_aio():
 @case
 def trace_forward_allowed():
     return run(trace_forward, x=4)
+
+
+@case
+def trace_nested_traces_allowed():
+    return [run(trace_nested, x=3), run(trace_nested_gen, n=3)]
 
 
 @case
