@@ -136,9 +136,11 @@ def run_case(
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     # one line names the cause, with the code, kind and origin
-    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("shim run: task failed: ")]
+    lines = [
+        ln for ln in proc.stderr.splitlines() if ln.startswith("shim run: error: task failed: ")
+    ]
     assert len(lines) == 1, out
-    head = f"shim run: task failed: {case.code} ({case.kind}, USER): "
+    head = f"shim run: error: task failed: {case.code} ({case.kind}, USER): "
     assert lines[0].startswith(head), lines[0]
     assert case.cause in lines[0], lines[0]
     # the reason is not prefixed by an exception type, and no trace is printed
