@@ -65,12 +65,10 @@ Speed: the native reader
 from __future__ import annotations
 
 import array
-import importlib.util
 import itertools
 import operator
 import os
 import sqlite3
-import sys
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -82,6 +80,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shim.errors import RecoverableError, UserError
+from shim.sql import errors as _sql_errors
+from shim.sql.results import avoid_pandas as _avoid_pandas
+from shim.sql.results import unique_names as _unique_names
 
 __all__ = [
     "DatabaseBusyError",
@@ -108,10 +109,8 @@ _RANK_OF_PYTYPE = {int: _INT, float: _FLOAT, str: _STR, bytes: _BLOB}
 _ARROW_PYTYPES = [type(None), int, float, str, bytes]
 
 
-class QueryError(UserError):
+class QueryError(_sql_errors.QueryError):
     """The query failed in SQLite: syntax, unknown table, a write attempt, several statements."""
-
-    code = "QueryError"
 
 
 class DatabaseError(UserError):
@@ -218,24 +217,6 @@ def _column_rank(values: Sequence[Any]) -> tuple[int, set[type]]:
 
 
 _NONE_TYPE = type(None)
-
-
-def _avoid_pandas() -> bool:
-    """Whether arrays must be built without ``pa.array`` so that pandas is not imported.
-
-    ``pa.array`` (on a list or a numpy array alike) first asks pyarrow's pandas shim whether
-    the object is "array-like", and that first question imports pandas when it is installed:
-    ~0.25 s and ~40 MiB for a process that never uses pandas. So when pandas is installed but
-    not imported yet, columns are assembled from their buffers instead (see
-    :func:`_array_from_buffers`); otherwise (no pandas, as in the images, or pandas already
-    imported) ``pa.array`` is used, which is a little faster.
-    """
-    if "pandas" in sys.modules:
-        return False
-    try:
-        return importlib.util.find_spec("pandas") is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _validity(values: Sequence[Any]) -> pa.Buffer:
@@ -365,23 +346,6 @@ def _native_array(rows: int, column: tuple[int, int, Any, Any, Any, bool]) -> pa
         buffers.append(pa.py_buffer(offsets))
     buffers.append(pa.py_buffer(data))
     return pa.Array.from_buffers(_ARROW_TYPES[rank], rows, buffers, null_count=nulls)
-
-
-def _unique_names(names: Sequence[str]) -> list[str]:
-    taken = set(names)
-    seen: set[str] = set()
-    out: list[str] = []
-    for name in names:
-        if name in seen:
-            n = 1
-            while f"{name}_{n}" in taken:
-                n += 1
-            new = f"{name}_{n}"
-            taken.add(new)
-            name = new
-        seen.add(name)
-        out.append(name)
-    return out
 
 
 # --- writing -----------------------------------------------------------------------------------
