@@ -65,7 +65,7 @@ def main() -> int:
     text = "\n".join(
         [
             START,
-            "## Function tasks",
+            "## 7. Function tasks",
             "",
             f"A no-op function task (`x: int -> int`), fresh process each run, median of {runs} "
             f"after {warm} warm-up; both sides measured in the same run on the same machine.",

@@ -9,9 +9,9 @@ Environments (created under ``bench/.work`` and cached):
 - ``shim-venv``: ``pip install '.[s3,dataframe]' executors/sqlite3 executors/sqlalchemy`` (not
   editable) — what the images install; reinstalled when the sources change. Every shimkit
   figure runs here.
-- ``flytekit-venv``: ``flytekit==1.16.*``, pandas, pyarrow, and for section 5
+- ``flytekit-venv``: ``flytekit==1.16.*``, pandas, pyarrow, and for section 4
   ``flytekitplugins-sqlalchemy`` with ``psycopg[binary]`` — the reference.
-- section 5 starts a throwaway PostgreSQL cluster (tests/fixtures/postgres.py) and stops it.
+- section 4 starts a throwaway PostgreSQL cluster (tests/fixtures/postgres.py) and stops it.
 - ``floor-venv``: adbc-driver-sqlite and pyarrow only — the floor script.
 - the project's dev venv (the interpreter running this script): moto, boto3.
 
@@ -461,7 +461,7 @@ def section_sqlite(cfg: argparse.Namespace, res: dict) -> None:
     res["sqlite"] = rows
 
 
-#: the PostgreSQL table of section 5: the SQLite table's columns plus PostgreSQL's own types
+#: the PostgreSQL table of section 4: the SQLite table's columns plus PostgreSQL's own types
 PG_TABLE = (
     "CREATE TABLE t AS SELECT g::int8 AS id, g * 0.5::float8 AS x, 'name-' || g AS name, "
     "(ARRAY['a','b','c'])[g % 3 + 1] AS cat, CASE WHEN g % 3 > 0 THEN g % 7 END::int4 AS n, "
@@ -473,7 +473,7 @@ PG_TABLE = (
 def section_sqlalchemy(cfg: argparse.Namespace, res: dict) -> None:
     """1M rows from PostgreSQL: shimkit's SQLAlchemyTask vs flytekitplugins-sqlalchemy, same
     server, same table, runs interleaved (shim, flytekit, shim, ...) so both see the same load."""
-    log("section 5: SQLAlchemy task on PostgreSQL")
+    log("section 4: SQLAlchemy task on PostgreSQL")
     sys.path.insert(0, str(ROOT))
     from tests.fixtures.postgres import running_server, wait_ready
 
@@ -690,7 +690,7 @@ def engine() -> str | None:
 
 
 def section_footprint(cfg: argparse.Namespace, res: dict) -> None:
-    log("section 4: footprint")
+    log("section 5: footprint")
     out: dict = {
         "shim_venv_kib": du_kib(site_packages(SHIM_VENV), SKIP_DIRS),
         "fk_venv_kib": du_kib(site_packages(FK_VENV), SKIP_DIRS),
@@ -737,7 +737,7 @@ def section_connectors(cfg: argparse.Namespace, res: dict) -> None:
 
     Runs ``bench/connectors.py`` with the dev venv's interpreter (the service needs grpcio,
     which the image-like shim-venv does not install)."""
-    log("connectors: local loop overhead, service latency on loopback")
+    log("section 6: connectors: local loop overhead, service latency on loopback")
     args = ["--calls", str(cfg.conn_calls), "--polls", str(cfg.conn_polls)]
     proc = subprocess.run(
         [str(DEV_PY), str(BENCH / "connectors.py"), *args],
@@ -851,7 +851,7 @@ def report(cfg: argparse.Namespace, res: dict, m: dict, took: float) -> str:
         "`bench/.work/shim-venv` (`pip install '.[s3,dataframe]' executors/sqlite3 "
         "executors/sqlalchemy`, the images' content: no pandas), flytekit in "
         "`bench/.work/flytekit-venv` (`flytekit==1.16.*`, pandas, pyarrow; "
-        "`flytekitplugins-sqlalchemy` and psycopg for section 5). `shim execute` runs "
+        "`flytekitplugins-sqlalchemy` and psycopg for section 4). `shim execute` runs "
         "without `--supervise` (the default outside images) except in the row that says so "
         "(the images set `SHIM_SUPERVISE=1`: a parent process watches the worker).",
         "",
@@ -1064,7 +1064,7 @@ def report(cfg: argparse.Namespace, res: dict, m: dict, took: float) -> str:
                 ).cells()
             )
         md += [
-            "## 5. SQLAlchemy task on PostgreSQL",
+            "## 4. SQLAlchemy task on PostgreSQL",
             "",
             f"Query `{SQL}` with `min_id=0` on a PostgreSQL {sa['sizes'].get('server', '')} "
             "table of 7 columns (bigint key, double, two texts, nullable int, timestamptz, "
@@ -1133,7 +1133,7 @@ def report(cfg: argparse.Namespace, res: dict, m: dict, took: float) -> str:
                 "image figures skipped, venv sizes only."
                 + (f" ({fp.get('image_missing')})" if fp.get("image_missing") else "")
             )
-        md += ["## 4. Footprint", "", table(H, rows), "", *notes, ""]
+        md += ["## 5. Footprint", "", table(H, rows), "", *notes, ""]
     if "connectors" in res:
         c = res["connectors"]
         lp, sv = c["loop"], c["service"]
@@ -1155,7 +1155,7 @@ def report(cfg: argparse.Namespace, res: dict, m: dict, took: float) -> str:
                 ]
             )
         md += [
-            "## 5. Connectors",
+            "## 6. Connectors",
             "",
             "Local loop: a no-op connector (`bench/connector_noop.py`) answers RUNNING N times "
             "then SUCCEEDED, polled with no sleep between polls; overhead per poll = (time with "
