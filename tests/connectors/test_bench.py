@@ -27,6 +27,6 @@ def test_connector_bench_runs_from_a_fresh_checkout(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-3000:]
     report = (bench / ".work" / "RESULTS-quick.md").read_text()
-    assert "## 5. Connectors" in report
+    assert "## 6. Connectors" in report
     for row in ("local loop: overhead per poll", "CreateTask latency", "GetTask latency"):
         assert row in report
