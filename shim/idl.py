@@ -99,6 +99,9 @@ _ADMIN = {
     "TaskSpec": ("flyteidl.admin.task_pb2", "TaskSpec"),
     "DescriptionEntity": ("flyteidl.admin.description_entity_pb2", "DescriptionEntity"),
     "Description": ("flyteidl.admin.description_entity_pb2", "Description"),
+    # other members of a ``pyflyte package`` archive (``shim inspect`` reads them)
+    "WorkflowSpec": ("flyteidl.admin.workflow_pb2", "WorkflowSpec"),
+    "LaunchPlan": ("flyteidl.admin.launch_plan_pb2", "LaunchPlan"),
 }
 # Flyte 1's agent service (connectors): messages, and the grpc stubs module (imports grpc)
 _AGENT = "flyteidl.admin.agent_pb2"

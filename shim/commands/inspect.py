@@ -4,9 +4,10 @@ What it reads, by content (names are only a hint):
 
 - one document: a ``task.pb`` (``TaskTemplate``), ``inputs.pb`` / ``outputs.pb``
   (``LiteralMap``), ``error.pb`` (``ErrorDocument``), a member of a registration package
-  (``TaskSpec``), a function task's ``trace.json`` (``Trace``), a connector run's
+  (``TaskSpec``; a ``pyflyte package`` archive's workflows and launch plans: ``WorkflowSpec``,
+  ``LaunchPlan``), a function task's ``trace.json`` (``Trace``), a connector run's
   ``connector/state.json`` (``ConnectorState``), a local run's ``run.json`` (``RunRecord``);
-- a ``shim package`` archive (``Package``: each member's TaskSpec);
+- a ``shim package`` or ``pyflyte package`` archive (``Package``: each member's document);
 - a run directory (``RunDirectory``): the template, inputs, outputs or error, trace, timings
   and connector state it holds, read by their files (``task.pb``, ``inputs.pb``,
   ``outputs/outputs.pb`` or ``outputs/error*.pb``, ``outputs/trace.json``, ``timings.json``
@@ -35,7 +36,10 @@ class NotAShimDocument(UserError):
     code = "NotADocument"
 
 
-KINDS = ("TaskTemplate", "LiteralMap", "ErrorDocument", "TaskSpec")
+KINDS = ("TaskTemplate", "LiteralMap", "ErrorDocument", "TaskSpec", "WorkflowSpec", "LaunchPlan")
+#: package members are named ``<index>_<entity name>_<resource type>.pb`` (flyteidl's
+#: ResourceType: 1 task, 2 workflow, 3 launch plan), as ``pyflyte package`` names them
+MEMBER_SUFFIXES = {"_1.pb": "TaskSpec", "_2.pb": "WorkflowSpec", "_3.pb": "LaunchPlan"}
 #: JSON documents shimkit writes, told apart by their keys
 JSON_KINDS = ("Trace", "ConnectorState", "RunRecord", "Timings")
 
@@ -48,8 +52,8 @@ def _candidates(name: str) -> list[str]:
         first = "LiteralMap"
     elif base.startswith("task"):
         first = "TaskTemplate"
-    elif base.endswith("_1.pb"):  # a package member: <index>_<task name>_1.pb
-        first = "TaskSpec"
+    elif base[-5:] in MEMBER_SUFFIXES:
+        first = MEMBER_SUFFIXES[base[-5:]]
     else:
         return list(KINDS)
     return [first] + [k for k in KINDS if k != first]
@@ -64,6 +68,10 @@ def _plausible(kind: str, msg: Any) -> bool:
         return msg.HasField("template") and _plausible("TaskTemplate", msg.template)
     if kind == "ErrorDocument":
         return msg.HasField("error") and bool(msg.error.code or msg.error.message)
+    if kind == "WorkflowSpec":
+        return bool(msg.template.id.name) and msg.template.HasField("interface")
+    if kind == "LaunchPlan":
+        return bool(msg.id.name) and bool(msg.spec.workflow_id.name)
     return all(lit.ListFields() for lit in msg.literals.values())
 
 
@@ -89,8 +97,8 @@ def detect(data: bytes, name: str = "") -> tuple[str, Any]:
             return kind, msg
     raise NotAShimDocument(
         f"{name or 'input'} ({len(data)} bytes) is not a document shimkit reads: expected a "
-        "serialized flyteidl TaskTemplate, LiteralMap, ErrorDocument or TaskSpec, a shim "
-        "package archive, a trace.json, a connector state.json or a run directory"
+        "serialized flyteidl TaskTemplate, LiteralMap, ErrorDocument, TaskSpec, WorkflowSpec or "
+        "LaunchPlan, a package archive, a trace.json, a connector state.json or a run directory"
     )
 
 
@@ -208,7 +216,8 @@ def read_document(data: bytes, location: str) -> Found:
 
 
 def read_package(data: bytes, location: str) -> Found:
-    """Each member of a ``shim package`` (or ``pyflyte package``) archive, as a TaskSpec."""
+    """Each member of a ``shim package`` (or ``pyflyte package``) archive: a TaskSpec, a
+    WorkflowSpec or a LaunchPlan (``Unknown`` for a member that is none of these)."""
     try:
         raw = gzip.decompress(data)
         infos = _members(raw)
@@ -442,14 +451,7 @@ def _template_lines(t: Any) -> list[str]:
         lines.append(f"image: {t.container.image}")
         lines.extend(_args_lines(list(t.container.args)))
     if t.HasField("interface"):
-        ins = ", ".join(
-            f"{k}: {_type_text(v.type)}" for k, v in t.interface.inputs.variables.items()
-        )
-        outs = ", ".join(
-            f"{k}: {_type_text(v.type)}" for k, v in t.interface.outputs.variables.items()
-        )
-        lines.append(f"inputs: {ins or '-'}")
-        lines.append(f"outputs: {outs or '-'}")
+        lines.extend(_interface_lines(t.interface))
     if t.HasField("custom"):
         from google.protobuf import json_format
 
@@ -462,6 +464,70 @@ def _template_lines(t: Any) -> list[str]:
     return lines
 
 
+def _interface_lines(interface: Any) -> list[str]:
+    lines = []
+    for label, variables in (("inputs", interface.inputs), ("outputs", interface.outputs)):
+        typed = ", ".join(f"{k}: {_type_text(v.type)}" for k, v in variables.variables.items())
+        lines.append(f"{label}: {typed or '-'}")
+    return lines
+
+
+def _workflow_lines(spec: Any) -> list[str]:
+    t = spec.template
+    lines = [f"name: {t.id.name}", *_interface_lines(t.interface)]
+    nodes = [n for n in t.nodes if n.id not in ("start-node", "end-node")]
+    lines.append(f"nodes: {len(nodes)}")
+    for n in nodes[:20]:
+        target = n.WhichOneof("target")
+        if target == "task_node":
+            what = f"task {n.task_node.reference_id.name}"
+        elif target == "workflow_node":
+            ref = n.workflow_node.WhichOneof("reference")
+            ref_id = getattr(n.workflow_node, ref) if ref else None
+            what = f"workflow {ref_id.name}" if ref_id is not None else "workflow"
+        else:
+            what = (target or "?").removesuffix("_node")
+        lines.append(f"  {n.id}: {what}")
+    if len(nodes) > 20:
+        lines.append(f"  ... {len(nodes) - 20} more (--format json: all)")
+    if spec.sub_workflows:
+        lines.append(f"sub-workflows: {len(spec.sub_workflows)}")
+    return lines
+
+
+def _launch_plan_lines(lp: Any) -> list[str]:
+    spec = lp.spec
+    lines = [f"name: {lp.id.name}", f"workflow: {spec.workflow_id.name}"]
+    defaults = []
+    for k, p in spec.default_inputs.parameters.items():
+        if p.HasField("default"):
+            defaults.append(f"{k} = {literal_text(p.default)}")
+        else:
+            defaults.append(f"{k} (required)" if p.required else k)
+    if defaults:
+        lines.append(f"inputs: {', '.join(defaults)}")
+    if spec.fixed_inputs.literals:
+        fixed = ", ".join(f"{k} = {literal_text(v)}" for k, v in spec.fixed_inputs.literals.items())
+        lines.append(f"fixed inputs: {fixed}")
+    if spec.entity_metadata.HasField("schedule"):
+        lines.append(f"schedule: {_schedule_text(spec.entity_metadata.schedule)}")
+    return lines
+
+
+def _schedule_text(sched: Any) -> str:
+    which = sched.WhichOneof("ScheduleExpression")
+    if which == "cron_schedule":
+        c = sched.cron_schedule
+        return c.schedule + (f" (offset {c.offset})" if c.offset else "")
+    if which == "rate":
+        units = sched.rate.DESCRIPTOR.fields_by_name["unit"].enum_type.values_by_number
+        unit = units[sched.rate.unit].name.lower() if sched.rate.unit in units else "?"
+        return f"every {sched.rate.value} {unit}(s)"
+    if which == "cron_expression":
+        return sched.cron_expression
+    return "?"
+
+
 def _body_lines(f: Found) -> list[str]:
     """The content of one document, as lines (no kind header)."""
     if f.kind == "TaskTemplate":
@@ -471,6 +537,10 @@ def _body_lines(f: Found) -> list[str]:
         if f.msg.description.short_description:
             lines.append(f"description: {f.msg.description.short_description}")
         return lines
+    if f.kind == "WorkflowSpec":
+        return _workflow_lines(f.msg)
+    if f.kind == "LaunchPlan":
+        return _launch_plan_lines(f.msg)
     if f.kind == "LiteralMap":
         if not f.msg.literals:
             return ["(no values)"]
@@ -524,6 +594,8 @@ def _body_lines(f: Found) -> list[str]:
         return [f"{k}: {d[k]}" for k in keys if k in d]
     if f.kind == "Unreadable":
         return [str((f.document or {}).get("error"))]
+    if f.kind == "Unknown":
+        return ["(not a document shimkit reads)"]
     return [json.dumps(f.document, default=str)[:300]]
 
 
@@ -558,8 +630,8 @@ def table_text(f: Found) -> str:
 )
 def inspect_cmd(location: str, fmt: str) -> None:
     """Show what LOCATION (a path or URL) holds: a task.pb, inputs.pb, outputs.pb, error.pb,
-    trace.json or connector state.json; a `shim package` archive (each TaskSpec); a run
-    directory (template, inputs, outputs or error, trace, timings, connector state). Every
+    trace.json or connector state.json; a `shim package` or `pyflyte package` archive (each
+    TaskSpec, WorkflowSpec, LaunchPlan); a run directory (template, inputs, outputs or error, trace, timings, connector state). Every
     answer names its kind."""
     try:
         found = inspect_location(location)

@@ -89,6 +89,47 @@ def test_one_member_of_a_package_is_a_task_spec(pkg, tmp_path):
         assert doc["document"]["template"]["id"]["name"] == "insp.a"
 
 
+def test_workflow_and_launch_plan_members_and_an_unknown_one(tmp_path):
+    """(pyflyte's own archives: tests/interop/test_inspect_pyflyte_package.py.) A member that
+    is no document shimkit reads stays ``Unknown``; the others keep their kinds."""
+    import gzip
+    import io
+    import tarfile
+
+    wf = idl.WorkflowSpec()
+    wf.template.id.name = "flows.wf"
+    wf.template.interface.inputs.variables["x"].type.simple = idl.SimpleType.INTEGER
+    lp = idl.LaunchPlan()
+    lp.id.name = "flows.hourly"
+    lp.spec.workflow_id.name = "flows.wf"
+    lp.spec.entity_metadata.schedule.rate.value = 2
+    lp.spec.entity_metadata.schedule.rate.unit = 1  # HOUR
+    param = lp.spec.default_inputs.parameters["x"]
+    param.required = True
+    members = {
+        "0_flows.wf_2.pb": idl.serialize(wf),
+        "1_flows.hourly_3.pb": idl.serialize(lp),
+        "2_notes_2.pb": b"\xff\x00 not a protobuf",
+    }
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, body in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    archive = tmp_path / "mixed.tgz"
+    archive.write_bytes(gzip.compress(buf.getvalue()))
+
+    doc = as_json(str(archive))
+    assert kinds_everywhere(doc) == ["Package", "WorkflowSpec", "LaunchPlan", "Unknown"]
+    table = inspect(str(archive), "--format", "table").stdout.splitlines()
+    assert "    inputs: x: integer" in table and "    nodes: 0" in table
+    assert "    workflow: flows.wf" in table and "    schedule: every 2 hour(s)" in table
+    assert "    inputs: x (required)" in table
+    unknown = table.index("- 2_notes_2.pb (Unknown)")
+    assert table[unknown + 1] == "    (not a document shimkit reads)"
+
+
 def test_a_succeeded_run_directory(tmp_path):
     store = tmp_path / "runs"
     assert shim.run_task(ECHO, {"x": 41}, store=str(store)) == 41
