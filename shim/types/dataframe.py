@@ -194,6 +194,11 @@ class DataFrame:
         for f in self._files():
             yield from pq.ParquetFile(f).iter_batches(batch_size=batch_size)
 
+    def download(self) -> Path:
+        """Make the parquet data local (once) and return its local path: a directory of
+        parquet files, or a single file. In-memory data has none (``ValueError``)."""
+        return self._local_root()
+
     def _files(self) -> list[Path]:
         root = self._local_root()
         if root.is_file():

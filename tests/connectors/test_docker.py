@@ -126,6 +126,45 @@ def test_job_succeeds_with_outputs_bound_by_name(image, label, engine_counts, st
     assert engine_counts() == (1, 0)  # one job; released once its outputs were stored
 
 
+def test_file_directory_and_dataframe_inputs_are_copied_into_the_job(
+    image, label, engine_counts, store, tmp_path
+):
+    """A File arrives as the file /var/inputs/<name>, a Directory as the tree below it, a
+    DataFrame as its parquet files below it; each placeholder and inputs.json name that path.
+    (Before, such inputs were refused: "pass their URL as a str".)"""
+    import pyarrow as pa
+
+    from shim.types import DataFrame, Directory, File
+
+    doc = tmp_path / "doc.txt"
+    doc.write_text("one two three")
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a.txt").write_text("a")
+    (tree / "sub" / "b.txt").write_text("bb")
+    script = (
+        "wc -w < {{ .inputs.doc }} > /var/outputs/words; "
+        "cat {{ .inputs.tree }}/sub/b.txt > /var/outputs/nested; "
+        "find {{ .inputs.tree }} -type f | wc -l > /var/outputs/files; "
+        "for f in {{ .inputs.table }}/*; do head -c 4 $f; done > /var/outputs/magic; "
+        "python -c \"import json; d = json.load(open('/var/inputs/inputs.json')); "
+        "print(d['doc'], d['tree'], d['table'], d['n'])\" > /var/outputs/paths"
+    )
+    t = job_task(
+        image,
+        label,
+        script,
+        inputs={"doc": File, "tree": Directory, "table": DataFrame, "n": int},
+        outputs={"words": int, "nested": str, "files": int, "magic": str, "paths": str},
+    )
+    table = DataFrame.from_arrow(pa.table({"x": [1, 2, 3]}))
+    out = t(doc=File(doc), tree=Directory(tree), table=table, n=7, store=store)
+    assert out.words == 3 and out.nested == "bb" and out.files == 2
+    assert out.magic and set(out.magic.split("PAR1")) == {""}  # only parquet files
+    assert out.paths.strip() == "/var/inputs/doc /var/inputs/tree /var/inputs/table 7"
+    assert engine_counts() == (1, 0)
+
+
 def test_job_failure_reports_exit_status_and_output(image, label, engine_counts, store):
     t = job_task(image, label, "echo 'no such table: t' >&2; exit 3", outputs={"x": int})
     with pytest.raises(TaskFailedError) as e:

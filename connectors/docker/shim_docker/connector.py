@@ -23,9 +23,11 @@ import io
 import json
 import re
 import tarfile
+import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from shim import envconf
 from shim.connectors import AsyncConnector, Resource, ResourceMeta, template_custom
@@ -218,15 +220,18 @@ def _output_types(task_template: Any) -> dict[str, str]:
     return out
 
 
-def _text(name: str, value: Any) -> str:
-    """An input as the text a command line or a file receives."""
+def _is_data(value: Any) -> bool:
+    """A File, Directory or DataFrame: copied into the job, named by its path there."""
     from shim.types import DataFrame, Directory, File
 
-    if isinstance(value, File | Directory | DataFrame):
-        raise JobSpecError(
-            f"input {name!r}: files, directories and dataframes are not copied into container "
-            "jobs; pass their URL as a str input"
-        )
+    return isinstance(value, File | Directory | DataFrame)
+
+
+def _text(name: str, value: Any, cfg: ContainerJobConfig) -> str:
+    """An input as the text a command line or a file receives (a File, Directory or
+    DataFrame: where the job finds its copy)."""
+    if _is_data(value):
+        return f"{cfg.inputs_dir.rstrip('/')}/{name}"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -271,34 +276,78 @@ def render_command(command: list[str], texts: dict[str, str]) -> list[str]:
 
 
 def _archive(
-    cfg: ContainerJobConfig, texts: dict[str, str], inputs: dict[str, Any], secrets: dict[str, str]
-) -> bytes:
-    """A tar of the input files and secret files, extracted at ``/`` before the job starts."""
-    buf = io.BytesIO()
+    cfg: ContainerJobConfig,
+    texts: dict[str, str],
+    inputs: dict[str, Any],
+    secrets: dict[str, str],
+    out: IO[bytes],
+) -> None:
+    """Write to ``out`` a tar of the input files and secret files, extracted at ``/`` before
+    the job starts (a file, not memory: File, Directory and DataFrame inputs are copied in)."""
     now = time.time()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-
-        def add_dir(path: str) -> None:
-            info = tarfile.TarInfo(path.strip("/"))
-            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, now
-            tar.addfile(info)
+    with tarfile.open(fileobj=out, mode="w") as tar:
 
         def add_file(path: str, data: bytes, mode: int) -> None:
             info = tarfile.TarInfo(path.strip("/"))
             info.size, info.mode, info.mtime = len(data), mode, now
             tar.addfile(info, io.BytesIO(data))
 
-        add_dir(cfg.inputs_dir)
+        _tar_dir(tar, cfg.inputs_dir, now)
         for name, text in texts.items():
-            add_file(f"{cfg.inputs_dir}/{name}", text.encode(), 0o444)
-        doc = json.dumps({k: _jsonable(v) for k, v in inputs.items()}, sort_keys=True, default=str)
+            value = inputs.get(name)
+            if _is_data(value):
+                _add_data(tar, name, value, f"{cfg.inputs_dir}/{name}", now)
+            else:
+                add_file(f"{cfg.inputs_dir}/{name}", text.encode(), 0o444)
+        values = {k: texts[k] if _is_data(v) else _jsonable(v) for k, v in inputs.items()}
+        doc = json.dumps(values, sort_keys=True, default=str)
         add_file(f"{cfg.inputs_dir}/inputs.json", doc.encode(), 0o444)
-        add_dir(cfg.outputs_dir)  # 0o755: writable by root; jobs running as a user make their own
+        _tar_dir(tar, cfg.outputs_dir, now)  # 0o755: writable by root; user jobs make their own
         if secrets:
-            add_dir(cfg.secrets_dir)
+            _tar_dir(tar, cfg.secrets_dir, now)
             for name, value in secrets.items():
                 add_file(f"{cfg.secrets_dir}/{name}", value.encode(), 0o444)
-    return buf.getvalue()
+
+
+def _add_data(tar: tarfile.TarFile, name: str, value: Any, path: str, now: float) -> None:
+    """A File as the file ``path``; a Directory as the tree below ``path``; a DataFrame as
+    its parquet files below ``path`` (a single-file one as ``path/<its name>``). Remote data
+    is downloaded first; files are read-only in the job."""
+    from shim.types import File
+
+    try:
+        local = Path(value.download())  # storage errors keep their own class (retryable or not)
+    except ValueError as e:  # an in-memory DataFrame, never encoded
+        raise JobSpecError(f"input {name!r}: {value!r} cannot be copied into the job: {e}") from e
+    if not local.exists():
+        raise JobSpecError(f"input {name!r}: {local} does not exist (nothing to copy into the job)")
+    if isinstance(value, File):
+        _tar_file(tar, local, path, now)
+        return
+    if not local.is_dir():  # a DataFrame in one parquet file
+        _tar_dir(tar, path, now)
+        _tar_file(tar, local, f"{path}/{local.name}", now)
+        return
+    _tar_dir(tar, path, now)
+    for sub in sorted(local.rglob("*")):
+        arcname = f"{path}/{sub.relative_to(local).as_posix()}"
+        if sub.is_dir():
+            _tar_dir(tar, arcname, now)
+        elif sub.is_file():
+            _tar_file(tar, sub, arcname, now)
+
+
+def _tar_dir(tar: tarfile.TarFile, path: str, now: float) -> None:
+    info = tarfile.TarInfo(path.strip("/"))
+    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, now
+    tar.addfile(info)
+
+
+def _tar_file(tar: tarfile.TarFile, local: Path, path: str, now: float) -> None:
+    info = tarfile.TarInfo(path.strip("/"))
+    info.size, info.mode, info.mtime = local.stat().st_size, 0o444, now
+    with open(local, "rb") as f:
+        tar.addfile(info, f)
 
 
 def _create(
@@ -323,7 +372,7 @@ def _create(
             if existing.status == "created":  # ... and died before starting it
                 existing.start()
             return
-        texts = {name: _text(name, value) for name, value in inputs.items()}
+        texts = {name: _text(name, value, cfg) for name, value in inputs.items()}
         command = render_command(list(cfg.command), texts)
         labels = {**cfg.labels, LABEL_JOB: "docker", LABEL_EXECUTION: identity[:1000]}
         if run:
@@ -354,7 +403,10 @@ def _create(
                 container.start()
             return
         try:
-            container.put_archive("/", _archive(cfg, texts, inputs, secrets))
+            with tempfile.TemporaryFile() as archive:
+                _archive(cfg, texts, inputs, secrets, archive)
+                archive.seek(0)
+                container.put_archive("/", archive)
             container.start()
         except Exception:
             container.remove(force=True)  # never leave a half-made job behind

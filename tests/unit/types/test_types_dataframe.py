@@ -162,6 +162,19 @@ def test_remote_round_trip_and_reuse(remote_ctx):
     )
 
 
+def test_download_gives_the_local_parquet(remote_ctx, tmp_path):
+    lit = to_literal(table(), DataFrame, remote_ctx)
+    df = to_python(lit, DataFrame, remote_ctx)
+    local = df.download()  # remote: fetched into scratch, once
+    assert local.is_relative_to(remote_ctx.scratch_dir) and df.download() == local
+    assert pq.read_table(local).equals(table())
+    f = tmp_path / "one.parquet"
+    pq.write_table(table(), f)
+    assert DataFrame(f).download() == f  # local: where it is, no copy
+    with pytest.raises(ValueError, match="no uri"):
+        DataFrame.from_arrow(table()).download()
+
+
 def _sd(uri, cols):
     columns = [
         idl.StructuredDatasetType.DatasetColumn(name=n, literal_type=idl.LiteralType(simple=s))
