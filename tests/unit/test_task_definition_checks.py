@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from shim_sqlite3 import SQLite3Config, SQLite3Task
@@ -14,6 +15,9 @@ from shim.errors import TypeMismatchError
 from shim.local.container import LocalPathError, run_task_in_container
 from tests.support import executors as ex
 from tests.support.tasks import make_task
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 
 @pytest.mark.parametrize(
@@ -60,6 +64,20 @@ def test_nested_values_are_named_and_unsupported_annotations_skipped():
     assert ok.task_config.ports == [1, 2]
     with pytest.raises(TypeMismatchError, match=r"Nested.ports\[1\]'?: expected int, got str"):
         make_task(ex.NoOpExecutor, task_config=Nested(ports=[1, "2"]))
+
+
+@dataclass
+class PartlyHinted:
+    port: int
+    limit: Decimal | None = None  # Decimal is imported for type checkers only
+
+
+def test_fields_are_checked_when_another_annotation_cannot_be_resolved():
+    """Resolving all annotations at once fails on ``Decimal``; the other fields are still
+    checked (before, the whole config went unchecked)."""
+    with pytest.raises(TypeMismatchError, match=r"'PartlyHinted.port': expected int, got str"):
+        make_task(ex.NoOpExecutor, task_config=PartlyHinted(port="5432"))
+    assert make_task(ex.NoOpExecutor, task_config=PartlyHinted(port=5432)).task_config.port == 5432
 
 
 # --- local paths -------------------------------------------------------------------------------
