@@ -69,6 +69,13 @@ class Progress:
         if self._on_change is not None:
             self._on_change("=" + event)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The timings in seconds, by phase, and the total (``timings.json``)."""
+        return {
+            "timings": {str(k): round(v, 6) for k, v in self.timings.items()},
+            "total": round(self._last - self._t0, 6),
+        }
+
     def summary(self) -> str:
         parts = [f"{k}={v * 1000:.1f}ms" for k, v in self.timings.items()]
         return " ".join(parts) + f" total={(self._last - self._t0) * 1000:.1f}ms"
@@ -162,6 +169,25 @@ def run(
             shutil.rmtree(work, ignore_errors=True)
         if timings:
             errordoc.print_line(f"timings {progress.summary()}")
+            _write_timings(storage, prefix, progress)
+
+
+#: written next to outputs.pb / error.pb when ``SHIM_TIMINGS`` is on (``shim inspect`` reads it)
+TIMINGS_FILE = "timings.json"
+
+
+def _write_timings(storage: Any, prefix: str, progress: Progress) -> None:
+    """``{"timings": {phase: seconds}, "total": seconds}`` at ``<prefix>/timings.json``; a
+    failure to write it is reported on stderr and never changes the execution's result."""
+    import json
+
+    from shim.storage import join
+
+    doc = progress.as_dict()
+    try:
+        storage.put_bytes(join(prefix, TIMINGS_FILE), json.dumps(doc).encode())
+    except Exception as e:  # diagnostics only: the outputs or error document are written
+        errordoc.print_line(f"timings: cannot write {TIMINGS_FILE}: {type(e).__name__}: {e}")
 
 
 def _check_settings() -> bool:

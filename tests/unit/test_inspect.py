@@ -207,17 +207,22 @@ def test_a_connector_run_directory(tmp_path):
     assert "status: running, attempt 1/3" in table
 
 
-def test_timings_when_a_run_has_them(tmp_path):
+def test_timings_when_a_run_has_them(tmp_path, monkeypatch):
     store = tmp_path / "runs"
     shim.run_task(ECHO, {"x": 1}, store=str(store))
-    run = only_run(store)
-    (run / "timings.json").write_text(json.dumps({"timings": {"execute": 0.25}}))
-    doc = as_json(str(run))
-    assert doc["parts"]["timings"] == {
-        "kind": "Timings",
-        "location": f"{run}/timings.json",
-        "document": {"timings": {"execute": 0.25}},
-    }
+    assert "timings" not in as_json(str(only_run(store)))["parts"]  # only with SHIM_TIMINGS
+    monkeypatch.setenv("SHIM_TIMINGS", "1")
+    timed = tmp_path / "timed"
+    shim.run_task(ECHO, {"x": 1}, store=str(timed))
+    run = only_run(timed)
+    part = as_json(str(run))["parts"]["timings"]
+    assert part["kind"] == "Timings" and part["location"] == f"{run}/outputs/timings.json"
+    phases = part["document"]["timings"]
+    assert {"load-template", "read-inputs", "execute", "write-outputs"} <= phases.keys()
+    assert part["document"]["total"] == pytest.approx(sum(phases.values()), abs=1e-5)
+    assert part["document"]["total"] > 0
+    table = inspect(str(run), "--format", "table").stdout
+    assert "timings (Timings, timings.json):" in table and "    execute: " in table
 
 
 @pytest.mark.parametrize(
