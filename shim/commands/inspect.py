@@ -630,9 +630,9 @@ def table_text(f: Found) -> str:
 )
 def inspect_cmd(location: str, fmt: str) -> None:
     """Show what LOCATION (a path or URL) holds: a task.pb, inputs.pb, outputs.pb, error.pb,
-    trace.json or connector state.json; a `shim package` or `pyflyte package` archive (each
-    TaskSpec, WorkflowSpec, LaunchPlan); a run directory (template, inputs, outputs or error,
-    trace, timings, connector state). Every answer names its kind."""
+    trace.json, connector state.json, run.json or timings.json; a `shim package` or `pyflyte
+    package` archive (each TaskSpec, WorkflowSpec, LaunchPlan); a run directory (template,
+    inputs, outputs or error, trace, timings, connector state). Every answer names its kind."""
     try:
         found = inspect_location(location)
     except (FileNotFoundError, IsADirectoryError) as e:
