@@ -36,10 +36,7 @@ def check_task_config(task_name: str, config: Any) -> None:
     from shim.types.structs import field_types, to_jsonable
 
     cls = type(config).__name__
-    try:
-        types = field_types(type(config))
-    except UnsupportedTypeError:  # a name only imported for type checkers: field by field
-        types = _resolvable_field_types(type(config))
+    types = field_types(type(config), resolvable_only=True)
     for field_name, py_type in types.items():
         try:
             to_jsonable(getattr(config, field_name), py_type, None, name=f"{cls}.{field_name}")
@@ -48,28 +45,6 @@ def check_task_config(task_name: str, config: Any) -> None:
             raise e from None
         except UnsupportedTypeError:
             continue
-
-
-def _resolvable_field_types(cls: type) -> dict[str, Any]:
-    """The field types of dataclass ``cls`` that can be resolved one by one (an annotation
-    naming what its module imports only under ``TYPE_CHECKING`` is left out, not the rest)."""
-    import sys
-    import typing
-
-    module = vars(sys.modules[cls.__module__]) if cls.__module__ in sys.modules else {}
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if not isinstance(f.type, str):
-            out[f.name] = f.type
-            continue
-        holder = type("_Field", (), {"__annotations__": {f.name: f.type}})
-        try:
-            out[f.name] = typing.get_type_hints(holder, globalns=module, include_extras=True)[
-                f.name
-            ]
-        except (NameError, TypeError, SyntaxError):
-            continue
-    return out
 
 
 class PythonCustomizedContainerTask(TaskTemplate, Generic[T]):

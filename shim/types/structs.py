@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 import enum
 import functools
+import sys
 import typing
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -52,15 +53,36 @@ def is_dataclass_type(py_type: Any) -> bool:
 
 
 @functools.lru_cache(maxsize=256)
-def field_types(cls: type) -> dict[str, Any]:
-    """Resolved field types of a dataclass (string annotations are evaluated)."""
+def field_types(cls: type, *, resolvable_only: bool = False) -> dict[str, Any]:
+    """Resolved field types of a dataclass (string annotations are evaluated).
+
+    An annotation that cannot be resolved (a name its module imports only for type checkers)
+    raises :class:`UnsupportedTypeError`; with ``resolvable_only`` that field is left out and
+    the others are resolved one by one."""
     try:
         hints = typing.get_type_hints(cls, include_extras=True)
     except (NameError, TypeError) as exc:
-        raise UnsupportedTypeError(
-            f"cannot resolve the field types of dataclass {cls.__name__}: {exc}"
-        ) from exc
+        if not resolvable_only:
+            raise UnsupportedTypeError(
+                f"cannot resolve the field types of dataclass {cls.__name__}: {exc}"
+            ) from exc
+        return _resolvable_field_types(cls)
     return {f.name: hints.get(f.name, f.type) for f in dataclasses.fields(cls)}
+
+
+def _resolvable_field_types(cls: type) -> dict[str, Any]:
+    module = getattr(sys.modules.get(cls.__module__), "__dict__", {})
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if not isinstance(f.type, str):
+            out[f.name] = f.type
+            continue
+        one = type(cls.__name__, (), {"__annotations__": {f.name: f.type}})
+        try:
+            out[f.name] = typing.get_type_hints(one, globalns=module, include_extras=True)[f.name]
+        except (NameError, TypeError, SyntaxError):
+            continue
+    return out
 
 
 def _struct_type(metadata: dict | None = None) -> idl.LiteralType:

@@ -25,7 +25,7 @@ import pytest
 from shim import idl
 from shim.connectors.base import Phase
 from shim.connectors.local import run_connector_task
-from shim.errors import TaskFailedError
+from shim.errors import TaskFailedError, TypeMismatchError
 from tests.connectors.conftest import REPO, child_env
 from tests.connectors.platform import PlatformStandIn
 
@@ -163,6 +163,27 @@ def test_file_directory_and_dataframe_inputs_are_copied_into_the_job(
     assert out.magic and set(out.magic.split("PAR1")) == {""}  # only parquet files
     assert out.paths.strip() == "/var/inputs/doc /var/inputs/tree /var/inputs/table 7"
     assert engine_counts() == (1, 0)
+
+
+def test_a_file_input_that_is_not_a_file_is_refused_before_any_job(
+    image, label, engine_counts, store, tmp_path
+):
+    from shim.types import Directory, File
+
+    t = job_task(
+        image,
+        label,
+        "echo 1 > /var/outputs/n",
+        inputs={"doc": File, "tree": Directory},
+        outputs={"n": int},
+    )
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    with pytest.raises(TypeMismatchError, match=r"'doc'.*tree is not an existing file"):
+        t(doc=File(tree), tree=Directory(tree), store=store)  # a directory given as a File
+    with pytest.raises(TypeMismatchError, match=r"'tree'.*missing is not an existing directory"):
+        t(doc=File(__file__), tree=Directory(tmp_path / "missing"), store=store)
+    assert engine_counts() == (0, 0)  # refused when the inputs are encoded: no job was created
 
 
 def test_job_failure_reports_exit_status_and_output(image, label, engine_counts, store):

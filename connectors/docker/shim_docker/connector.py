@@ -319,16 +319,15 @@ def _add_data(tar: tarfile.TarFile, name: str, value: Any, path: str, now: float
         local = Path(value.download())  # storage errors keep their own class (retryable or not)
     except ValueError as e:  # an in-memory DataFrame, never encoded
         raise JobSpecError(f"input {name!r}: {value!r} cannot be copied into the job: {e}") from e
-    if not local.exists():
+    if not local.exists():  # a local path the type engine did not check (the service's inputs)
         raise JobSpecError(f"input {name!r}: {local} does not exist (nothing to copy into the job)")
-    if isinstance(value, File):
+    if isinstance(value, File):  # a File or Directory of the wrong kind is refused when encoded
         _tar_file(tar, local, path, now)
         return
-    if not local.is_dir():  # a DataFrame in one parquet file
-        _tar_dir(tar, path, now)
+    _tar_dir(tar, path, now)
+    if local.is_file():  # a DataFrame in one parquet file
         _tar_file(tar, local, f"{path}/{local.name}", now)
         return
-    _tar_dir(tar, path, now)
     for sub in sorted(local.rglob("*")):
         arcname = f"{path}/{sub.relative_to(local).as_posix()}"
         if sub.is_dir():
